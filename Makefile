@@ -1,0 +1,41 @@
+# jts-broker: every target creates and uses the local virtual environment by itself.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: help install codegen codegen-check lint test demo bench
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the SDK with its dev tools (editable)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+codegen: $(STAMP) ## Regenerate sdk/jts_broker/_generated from protos/ and codegen/templates/
+	$(PY) -m codegen.generate
+
+codegen-check: $(STAMP) ## Fail when the committed generated code differs from a fresh generation
+	@tmp=$$(mktemp -d); \
+	$(PY) -m codegen.generate --out $$tmp/_generated >/dev/null && \
+	diff -r -x __pycache__ sdk/jts_broker/_generated $$tmp/_generated; rc=$$?; \
+	rm -rf $$tmp; \
+	if [ $$rc -ne 0 ]; then echo "generated code drifted from its sources: run 'make codegen' and commit"; exit 1; fi; \
+	echo "codegen-check: generated code is up to date"
+
+lint: $(STAMP) ## Lint with ruff
+	$(VENV)/bin/ruff check sdk tests codegen bench
+
+test: $(STAMP) ## Run the test suite
+	$(PY) -m pytest
+
+demo: $(STAMP) ## Start the simulator in-process and walk through the main job over real gRPC
+	$(VENV)/bin/jts-broker demo
+
+bench: $(STAMP) ## Benchmarks: gateway vs raw grpcio, ratios; last line is JSON
+	$(PY) bench/run.py

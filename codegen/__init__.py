@@ -1,0 +1,1 @@
+"""Build-time code generator of jts-broker. Never imported by the SDK at run time."""

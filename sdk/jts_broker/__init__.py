@@ -1,0 +1,98 @@
+"""jts-broker: a Python SDK for Korean stock brokers through the JTS gRPC gateway.
+
+Prices are KRW ``Decimal``; times are tz-aware in Asia/Seoul; symbols are 6-character KRX codes.
+
+    from jts_broker import BrokerConfig, GrpcBrokerGateway, Timeframe
+    with GrpcBrokerGateway(BrokerConfig(grpc_port=50551)) as gateway:
+        candles = gateway.get_candles("005930", Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 31))
+"""
+
+from .domain.config import AccountConfig, BrokerConfig
+from .domain.enums import AccountType, BrokerType, ConnectionStatus, Market, OrderStatus, OrderType, SecurityType, Side, Timeframe, TimeInForce
+from .domain.errors import (
+    AccountNotFound,
+    AuthenticationFailed,
+    BrokerUnavailable,
+    ConfigurationError,
+    DeadlineExceeded,
+    DuplicateClientOrderId,
+    InvalidRequest,
+    JtsBrokerError,
+    NotFound,
+    OrderNotFound,
+    OrderRejected,
+    PermissionDenied,
+    RateLimitExceeded,
+    RequestCancelled,
+    ServerError,
+    SymbolNotFound,
+)
+from .domain.gateway import AsyncQuoteStream, IAsyncBrokerGateway, IBrokerGateway, QuoteStream
+from .domain.market_data import Candle, Quote, Symbol
+from .domain.orders import limit_order, market_order, new_client_order_id
+from .domain.policies import RateLimit, RetryPolicy, Timeouts
+from .domain.symbols import normalize_symbol
+from .domain.timeutil import KST
+from .domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
+from .gateways.grpc_gateway import GrpcBrokerGateway
+from .gateways.mock import MockBrokerGateway
+from .policies.rate_limiter import RateLimiter, RateLimitUsage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KST",
+    "Account",
+    "AccountConfig",
+    "AccountNotFound",
+    "AccountType",
+    "AsyncQuoteStream",
+    "AuthenticationFailed",
+    "Balance",
+    "BrokerConfig",
+    "BrokerType",
+    "BrokerUnavailable",
+    "Candle",
+    "ConfigurationError",
+    "ConnectionStatus",
+    "DeadlineExceeded",
+    "DuplicateClientOrderId",
+    "GrpcBrokerGateway",
+    "IAsyncBrokerGateway",
+    "IBrokerGateway",
+    "InvalidRequest",
+    "JtsBrokerError",
+    "Market",
+    "MockBrokerGateway",
+    "NotFound",
+    "Order",
+    "OrderNotFound",
+    "OrderRejected",
+    "OrderRequest",
+    "OrderResult",
+    "OrderStatus",
+    "OrderType",
+    "PermissionDenied",
+    "Position",
+    "Quote",
+    "QuoteStream",
+    "RateLimit",
+    "RateLimitExceeded",
+    "RateLimitUsage",
+    "RateLimiter",
+    "RequestCancelled",
+    "RetryPolicy",
+    "SecurityType",
+    "ServerError",
+    "Side",
+    "Symbol",
+    "SymbolNotFound",
+    "TimeInForce",
+    "Timeframe",
+    "Timeouts",
+    "__version__",
+    "limit_order",
+    "market_order",
+    "new_client_order_id",
+    "normalize_symbol",
+]

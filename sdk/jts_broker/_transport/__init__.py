@@ -1,0 +1,1 @@
+"""gRPC plumbing shared by the clients, the gateways and the simulator. Private."""

@@ -1,0 +1,97 @@
+"""Enumerations of the domain. Values are lower-case strings, stable for JSON and config files."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class BrokerType(StrEnum):
+    """Brokerage behind a gateway."""
+
+    KIS = "kis"
+    """Korea Investment & Securities Open API (REST)."""
+    CREON = "creon"
+    """Daishin Securities Creon Plus (COM, Windows only)."""
+    KIWOOM = "kiwoom"
+    """Kiwoom Securities OpenAPI+ (OCX, Windows only)."""
+    MOCK = "mock"
+    """No real broker: the in-memory mock or the simulator."""
+
+
+class AccountType(StrEnum):
+    """Whether an account trades real money."""
+
+    REAL = "real"
+    PAPER = "paper"
+
+
+class ConnectionStatus(StrEnum):
+    """State of a gateway's connection to its server."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ERROR = "error"
+
+
+class Market(StrEnum):
+    """KRX market of listing."""
+
+    KOSPI = "kospi"
+    KOSDAQ = "kosdaq"
+    KONEX = "konex"
+
+
+class SecurityType(StrEnum):
+    """Kind of security; decides the tick-size table and the transaction tax."""
+
+    STOCK = "stock"
+    ETF = "etf"
+    ETN = "etn"
+    ELW = "elw"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    """At the limit price or better (지정가)."""
+    MARKET = "market"
+    """At the best available prices (시장가); carries no price."""
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    """Works until filled, cancelled, or the end of the trading day."""
+    IOC = "ioc"
+    """Immediate or cancel: fills what it can at once, cancels the rest."""
+    FOK = "fok"
+    """Fill or kill: fills completely at once or not at all."""
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its lifecycle."""
+
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        """True when the order can no longer change (filled, cancelled, rejected, expired)."""
+        return self not in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+class Timeframe(StrEnum):
+    """Length of one candle."""
+
+    MINUTE_1 = "1m"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"

@@ -1,0 +1,232 @@
+"""The gateway interface every broker connection implements, blocking and async.
+
+Shapes and units shared by all methods: symbols are 6-character KRX codes (``"A005930"`` and
+ISINs are accepted and normalized); prices are KRW ``Decimal``; times are tz-aware in
+Asia/Seoul; lists are ordered as each method says. ``account_id=None`` means the first
+configured account, or the server's first account when none is configured.
+
+Errors (all from :mod:`jts_broker.domain.errors`): ``InvalidRequest`` before any network call for
+bad arguments; ``NotFound`` subclasses for unknown symbols, accounts and orders;
+``OrderRejected`` when the broker refuses an order; ``BrokerUnavailable`` when the server cannot
+be reached; ``RateLimitExceeded``, ``AuthenticationFailed``, ``ServerError`` as named. A failure is
+never returned as an empty result.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import date, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .config import BrokerConfig
+from .enums import ConnectionStatus, Market, Timeframe
+from .market_data import Candle, Quote, Symbol
+from .trading import Account, Balance, Order, OrderRequest, OrderResult, Position
+
+if TYPE_CHECKING:  # the limiter is a policy object; the interface only names it
+    from ..policies.rate_limiter import RateLimiter
+
+DateLike = date | datetime
+
+
+class QuoteStream(abc.ABC, Iterator[Quote]):
+    """An open quote subscription: iterate it for quotes; ``close()`` (or ``with``) ends it."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop the subscription; iteration then ends. Idempotent."""
+
+    def __enter__(self) -> QuoteStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class IBrokerGateway(abc.ABC):
+    """A blocking connection to one broker. Thread-safe: methods may be called from any thread.
+
+    Use as a context manager (``with gateway:``) to connect and disconnect.
+    """
+
+    config: BrokerConfig
+
+    @property
+    @abc.abstractmethod
+    def status(self) -> ConnectionStatus:
+        """The connection state."""
+
+    @property
+    @abc.abstractmethod
+    def rate_limiter(self) -> RateLimiter:
+        """The budget every call to the broker draws from (see ``RateLimiter.usage()``)."""
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Open the connection; returns once the server answers.
+
+        Raises:
+            BrokerUnavailable: not reachable within ``config.timeouts.connect_s`` seconds.
+        """
+
+    @abc.abstractmethod
+    def disconnect(self) -> None:
+        """Close the connection and release its threads. Idempotent."""
+
+    def __enter__(self) -> IBrokerGateway:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.disconnect()
+
+    @abc.abstractmethod
+    def get_accounts(self) -> list[Account]:
+        """The accounts the gateway trades, ordered by account id."""
+
+    @abc.abstractmethod
+    def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]:
+        """The symbol master filtered by ``query`` (case-insensitive substring of code or name)
+        and ``market``, ordered by code. An empty list means nothing matched."""
+
+    @abc.abstractmethod
+    def get_symbol(self, code: str) -> Symbol:
+        """One symbol. Raises ``SymbolNotFound`` when it is not listed."""
+
+    @abc.abstractmethod
+    def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]:
+        """Candles of ``symbol`` from ``start`` to ``end``, oldest first.
+
+        A ``date`` bound means the whole trading day in Asia/Seoul, both ends included; a
+        ``datetime`` must be tz-aware and ``end`` is then exclusive. An empty list means the
+        symbol did not trade in the range.
+
+        Raises:
+            InvalidRequest: naive datetimes, ``end`` before ``start``, a bad symbol.
+            SymbolNotFound: the symbol is not listed.
+        """
+
+    @abc.abstractmethod
+    def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]:
+        """``get_candles`` for several symbols at once, inside the rate budget; keyed by the
+        normalized code, in the order given. The first failure is raised."""
+
+    @abc.abstractmethod
+    def get_quote(self, symbol: str) -> Quote:
+        """The latest quote of ``symbol``."""
+
+    @abc.abstractmethod
+    def stream_quotes(self, symbols: Iterable[str]) -> QuoteStream:
+        """Subscribe to quotes: first the current quote of each symbol, then each change."""
+
+    @abc.abstractmethod
+    def get_balance(self, account_id: str | None = None) -> Balance:
+        """Cash and valuation of an account."""
+
+    @abc.abstractmethod
+    def get_positions(self, account_id: str | None = None) -> list[Position]:
+        """Open positions of an account, ordered by symbol."""
+
+    @abc.abstractmethod
+    def place_order(self, order: OrderRequest) -> OrderResult:
+        """Place an order exactly once.
+
+        The order is validated first (``InvalidRequest``, nothing sent) and carries a client
+        order id (chosen by the SDK when empty) on which the broker deduplicates.
+
+        Raises:
+            OrderRejected: the broker refused it (tick size, price limit, buying power ...).
+            DeadlineExceeded: no answer in time; look it up with ``list_orders`` before retrying.
+        """
+
+    @abc.abstractmethod
+    def cancel_order(self, order_id: str) -> Order:
+        """Cancel the unfilled rest of a working order; returns the order as cancelled.
+
+        Raises ``OrderRejected`` (code ``ORDER_NOT_CANCELLABLE``) for a final order and
+        ``OrderNotFound`` for an unknown id."""
+
+    @abc.abstractmethod
+    def get_order_status(self, order_id: str) -> Order:
+        """One order by its broker order id."""
+
+    @abc.abstractmethod
+    def list_orders(self, account_id: str | None = None) -> list[Order]:
+        """An account's orders of the current trading day, oldest first."""
+
+
+class AsyncQuoteStream(abc.ABC, AsyncIterator[Quote]):
+    """An open quote subscription for asyncio: ``async for`` it; ``aclose()`` ends it."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Stop the subscription. Idempotent."""
+
+
+class IAsyncBrokerGateway(abc.ABC):
+    """The asyncio twin of :class:`IBrokerGateway`: the same methods, as coroutines, with the
+    same shapes, units and errors. Use ``async with gateway:``."""
+
+    config: BrokerConfig
+
+    @property
+    @abc.abstractmethod
+    def status(self) -> ConnectionStatus: ...
+
+    @property
+    @abc.abstractmethod
+    def rate_limiter(self) -> RateLimiter: ...
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def disconnect(self) -> None: ...
+
+    async def __aenter__(self) -> IAsyncBrokerGateway:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.disconnect()
+
+    @abc.abstractmethod
+    async def get_accounts(self) -> list[Account]: ...
+
+    @abc.abstractmethod
+    async def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]: ...
+
+    @abc.abstractmethod
+    async def get_symbol(self, code: str) -> Symbol: ...
+
+    @abc.abstractmethod
+    async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]: ...
+
+    @abc.abstractmethod
+    async def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]: ...
+
+    @abc.abstractmethod
+    async def get_quote(self, symbol: str) -> Quote: ...
+
+    @abc.abstractmethod
+    def stream_quotes(self, symbols: Iterable[str]) -> AsyncQuoteStream: ...
+
+    @abc.abstractmethod
+    async def get_balance(self, account_id: str | None = None) -> Balance: ...
+
+    @abc.abstractmethod
+    async def get_positions(self, account_id: str | None = None) -> list[Position]: ...
+
+    @abc.abstractmethod
+    async def place_order(self, order: OrderRequest) -> OrderResult: ...
+
+    @abc.abstractmethod
+    async def cancel_order(self, order_id: str) -> Order: ...
+
+    @abc.abstractmethod
+    async def get_order_status(self, order_id: str) -> Order: ...
+
+    @abc.abstractmethod
+    async def list_orders(self, account_id: str | None = None) -> list[Order]: ...

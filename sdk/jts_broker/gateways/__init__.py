@@ -1,0 +1,1 @@
+"""Gateway implementations of ``IBrokerGateway``: over gRPC, and in memory."""

@@ -1,0 +1,183 @@
+"""``MockBrokerGateway``: the whole gateway interface in memory, with no network."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+
+from jts_broker.domain.config import AccountConfig, BrokerConfig
+from jts_broker.domain.enums import BrokerType, ConnectionStatus, Market, Timeframe
+from jts_broker.domain.errors import BrokerUnavailable, InvalidRequest
+from jts_broker.domain.gateway import DateLike, IBrokerGateway, QuoteStream
+from jts_broker.domain.market_data import Candle, Quote, Symbol
+from jts_broker.domain.orders import prepare_order
+from jts_broker.domain.symbols import normalize_symbol
+from jts_broker.domain.timeutil import as_instant, now_kst
+from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
+from jts_broker.paper.broker import PaperBroker
+from jts_broker.paper.market import BarMarket
+from jts_broker.paper.synthetic import MOCK_SYMBOLS, daily_bars
+from jts_broker.policies.rate_limiter import RateLimiter
+
+from . import _requests
+
+_DEFAULT_ACCOUNT = AccountConfig("MOCK-0001", "Mock paper account")
+
+
+def _last_weekday(day: date) -> date:
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+class _MockQuoteStream(QuoteStream):
+    """Yields the current quotes, then advances the mock session one step per batch until the close."""
+
+    def __init__(self, gateway: MockBrokerGateway, codes: list[str]) -> None:
+        self._gateway = gateway
+        self._codes = codes
+        self._pending = [gateway.get_quote(c) for c in codes]
+        self._closed = False
+
+    def __next__(self) -> Quote:
+        while not self._pending:
+            if self._closed or not self._gateway.step():
+                raise StopIteration
+            self._pending = [self._gateway.get_quote(c) for c in self._codes]
+        return self._pending.pop(0)
+
+    def close(self) -> None:
+        self._closed = True
+        self._pending = []
+
+
+class MockBrokerGateway(IBrokerGateway):
+    """An in-memory broker for offline development and unit tests: no server, no network.
+
+    Market data is a seeded random walk on the KRX tick grid within the daily price limits
+    (:mod:`jts_broker.paper.synthetic`) for a few well-known codes; trading is the same paper
+    engine as the simulator's (order checks, fills, commission and tax). The same seed and
+    session date always give the same data. Calls take rate-limit tokens like a real gateway.
+
+    Args:
+        config: broker config; default a MOCK broker with one paper account ``MOCK-0001``.
+        seed: seed of the random walk.
+        session_date: the simulated trading date; default the last weekday up to today (KST).
+        initial_cash: starting cash of each account, KRW.
+    """
+
+    def __init__(self, config: BrokerConfig | None = None, *, seed: int = 0, session_date: date | None = None,
+                 initial_cash: Decimal = Decimal(100_000_000)) -> None:
+        self.config = config or BrokerConfig(broker_type=BrokerType.MOCK, accounts=(_DEFAULT_ACCOUNT,))
+        accounts = self.config.accounts or (_DEFAULT_ACCOUNT,)
+        session = _last_weekday(session_date or now_kst().date())
+        daily = {symbol.code: daily_bars(symbol, price, seed, session) for symbol, price in MOCK_SYMBOLS}
+        self.market = BarMarket([s for s, _ in MOCK_SYMBOLS], daily, session_date=session)
+        self.broker = PaperBroker(self.market, [Account(a.account_id, a.account_name, a.account_type) for a in accounts],
+                                  initial_cash, order_id_prefix="MOCK")
+        self._limiter = RateLimiter(self.config.effective_rate_limit)
+        self._status = ConnectionStatus.DISCONNECTED
+        self._lock = threading.Lock()
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._status
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._limiter
+
+    def connect(self) -> None:
+        self._status = ConnectionStatus.CONNECTED
+
+    def disconnect(self) -> None:
+        self._status = ConnectionStatus.DISCONNECTED
+
+    def close(self) -> None:
+        self.disconnect()
+        self._limiter.close()
+
+    def step(self) -> bool:
+        """Advance the mock session one step and match working orders; False at the close."""
+        with self._lock:
+            moved = self.market.advance()
+            if moved:
+                self.broker.on_market_step()
+            return moved
+
+    def _call(self) -> None:
+        if self._status is not ConnectionStatus.CONNECTED:
+            if self._status is ConnectionStatus.ERROR:
+                raise BrokerUnavailable("mock gateway is in ERROR state")
+            self.connect()
+        self._limiter.acquire()
+
+    def _account(self, account_id: str | None) -> str:
+        if account_id is None:
+            return self.broker.accounts()[0].account_id
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidRequest(f"account_id must be a non-empty string, got {account_id!r}")
+        return account_id
+
+    def get_accounts(self) -> list[Account]:
+        self._call()
+        return self.broker.accounts()
+
+    def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]:
+        _requests.list_symbols(query, market)
+        self._call()
+        q = query.strip().lower()
+        return [s for s in self.market.symbols() if (market is None or s.market is market) and (not q or q in s.code.lower() or q in s.name.lower())]
+
+    def get_symbol(self, code: str) -> Symbol:
+        code = normalize_symbol(code)
+        self._call()
+        return self.market.symbol(code)
+
+    def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]:
+        _requests.candles(symbol, timeframe, start, end)
+        self._call()
+        return self.market.candles(normalize_symbol(symbol), timeframe, as_instant(start, name="start"), as_instant(end, name="end", end_of_day=True))
+
+    def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]:
+        return {code: self.get_candles(code, timeframe, start, end) for code in _requests.symbols(symbols)}
+
+    def get_quote(self, symbol: str) -> Quote:
+        code = normalize_symbol(symbol)
+        self._call()
+        return self.market.quote(code)
+
+    def stream_quotes(self, symbols: Iterable[str]) -> QuoteStream:
+        return _MockQuoteStream(self, _requests.symbols(symbols))
+
+    def get_balance(self, account_id: str | None = None) -> Balance:
+        account = self._account(account_id)
+        self._call()
+        return self.broker.balance(account)
+
+    def get_positions(self, account_id: str | None = None) -> list[Position]:
+        account = self._account(account_id)
+        self._call()
+        return self.broker.positions(account)
+
+    def place_order(self, order: OrderRequest) -> OrderResult:
+        prepared = prepare_order(order)
+        self._call()
+        return self.broker.place(prepared)
+
+    def cancel_order(self, order_id: str) -> Order:
+        oid = _requests.order_id(order_id)
+        self._call()
+        return self.broker.cancel(oid)
+
+    def get_order_status(self, order_id: str) -> Order:
+        oid = _requests.order_id(order_id)
+        self._call()
+        return self.broker.order(oid)
+
+    def list_orders(self, account_id: str | None = None) -> list[Order]:
+        account = self._account(account_id)
+        self._call()
+        return self.broker.orders(account)

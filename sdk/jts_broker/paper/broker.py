@@ -1,0 +1,314 @@
+"""The paper-trading broker: accounts in KRW, KRX order checks, fills against a BarMarket.
+
+Rules (KRX unless said otherwise):
+- Checks before acceptance, in order: the account exists (AccountNotFound); the order is
+  well-formed (InvalidRequest, see ``prepare_order``); the symbol is listed (SymbolNotFound). Then,
+  recorded as a REJECTED order with an id and raised as OrderRejected: the symbol trades in the
+  session (NO_SESSION), the price is on the tick grid (TICK_SIZE) and inside the daily limits
+  (PRICE_LIMIT), buying power covers price x quantity plus commission (market buys are reserved
+  at the upper limit: INSUFFICIENT_BUYING_POWER), sellable shares cover a sell
+  (INSUFFICIENT_QUANTITY). Short selling is not allowed.
+- Deduplication: a client order id seen before in the account returns the first order
+  (``duplicate=True``; a rejected one is raised again); with different parameters it raises
+  DuplicateClientOrderId. Nothing is ever created twice.
+- Fills: a buy executes at the ask when it is at or below the limit (market: always), a sell at
+  the bid when at or above the limit, each up to the depth shown at the touch, which the orders
+  of one replay step share in time priority. What does not fill works on (DAY) and is matched
+  again on every step; IOC cancels the rest at once; FOK fills completely or is cancelled.
+- Money: commission ``commission_rate`` of each fill's amount, and on sells the transaction tax
+  of the session date (``krx.sell_tax_rate``), each rounded down to the won. Cash moves at once
+  (it is the D+2 deposit: T+2 settlement is not modelled separately).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+
+from jts_broker.domain import krx
+from jts_broker.domain.enums import OrderStatus, OrderType, SecurityType, Side, TimeInForce
+from jts_broker.domain.errors import AccountNotFound, DuplicateClientOrderId, OrderNotFound, OrderRejected
+from jts_broker.domain.orders import prepare_order
+from jts_broker.domain.timeutil import now_kst
+from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
+
+from .market import BarMarket
+
+DEFAULT_COMMISSION_RATE = Decimal("0.00015")
+"""0.015% of the traded amount, a typical online brokerage rate."""
+
+_WON = Decimal(1)
+_CENT = Decimal("0.01")
+
+
+def _floor_won(amount: Decimal) -> Decimal:
+    return amount.quantize(_WON, ROUND_FLOOR)
+
+
+@dataclass
+class _Holding:
+    quantity: int = 0
+    cost: Decimal = Decimal(0)  # sum of purchase amounts of the shares held, fees excluded
+
+    @property
+    def average_price(self) -> Decimal:
+        return (self.cost / self.quantity).quantize(_CENT) if self.quantity else Decimal(0)
+
+
+@dataclass
+class _Book:
+    account: Account
+    cash: Decimal
+    realized_pnl: Decimal = Decimal(0)
+    holdings: dict[str, _Holding] = field(default_factory=dict)
+    by_client_id: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Working:
+    """The mutable state of one order; ``snapshot()`` gives the frozen domain object."""
+
+    request: OrderRequest
+    order_id: str
+    created: object
+    status: OrderStatus = OrderStatus.ACCEPTED
+    filled: int = 0
+    filled_amount: Decimal = Decimal(0)
+    commission: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)  # cash held for the unfilled rest of a buy
+    reject_code: str = ""
+    reject_reason: str = ""
+    updated: object = None
+
+    def snapshot(self) -> Order:
+        r = self.request
+        return Order(
+            order_id=self.order_id, client_order_id=r.client_order_id, account_id=r.account_id, symbol=r.symbol,
+            side=r.side, order_type=r.order_type, time_in_force=r.time_in_force, quantity=r.quantity, price=r.price,
+            status=self.status, filled_quantity=self.filled,
+            average_fill_price=(self.filled_amount / self.filled).quantize(_CENT) if self.filled else None,
+            commission=self.commission, tax=self.tax, reject_code=self.reject_code, reject_reason=self.reject_reason,
+            created_time=self.created, updated_time=self.updated or self.created,  # type: ignore[arg-type]
+        )
+
+    @property
+    def remaining(self) -> int:
+        return self.request.quantity - self.filled
+
+
+class PaperBroker:
+    """Paper accounts trading against ``market``. Thread-safe (one lock around the books).
+
+    Args:
+        market: prices and the replay clock.
+        accounts: the paper accounts.
+        initial_cash: starting cash of each account, KRW.
+        commission_rate: fraction of each fill's amount charged as commission.
+        order_id_prefix: prefix of the order ids this broker assigns.
+    """
+
+    def __init__(self, market: BarMarket, accounts: Iterable[Account], initial_cash: Decimal = Decimal(100_000_000),
+                 commission_rate: Decimal = DEFAULT_COMMISSION_RATE, order_id_prefix: str = "SIM") -> None:
+        self.market = market
+        self.commission_rate = commission_rate
+        self._books = {a.account_id: _Book(a, Decimal(initial_cash)) for a in sorted(accounts, key=lambda a: a.account_id)}
+        self._orders: dict[str, _Working] = {}
+        self._ids = itertools.count(1)
+        self._prefix = order_id_prefix
+        self._lock = threading.RLock()
+        self._consumed: dict[tuple[str, Side, int], int] = {}  # depth used per (symbol, side, step)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def accounts(self) -> list[Account]:
+        return [b.account for b in self._books.values()]
+
+    def _book(self, account_id: str) -> _Book:
+        try:
+            return self._books[account_id]
+        except KeyError:
+            raise AccountNotFound(f"account {account_id} is not known", code="ACCOUNT_NOT_FOUND") from None
+
+    def balance(self, account_id: str) -> Balance:
+        with self._lock:
+            book = self._book(account_id)
+            reserved = sum((w.reserved for w in self._orders.values() if w.request.account_id == account_id), Decimal(0))
+            positions = self._positions(book)
+            market_value = sum((p.market_value for p in positions), Decimal(0))
+            unrealized = sum((p.unrealized_pnl for p in positions), Decimal(0))
+            return Balance(account_id, book.cash, book.cash - reserved, market_value, book.cash + market_value, unrealized, book.realized_pnl, now_kst())
+
+    def positions(self, account_id: str) -> list[Position]:
+        with self._lock:
+            return self._positions(self._book(account_id))
+
+    def _positions(self, book: _Book) -> list[Position]:
+        out = []
+        for code, holding in sorted(book.holdings.items()):
+            if holding.quantity <= 0:
+                continue
+            last = self.market.quote(code).price
+            value = last * holding.quantity
+            out.append(Position(book.account.account_id, code, holding.quantity, holding.quantity - self._selling(book, code),
+                                holding.average_price, last, value, value - holding.cost))
+        return out
+
+    def _selling(self, book: _Book, code: str) -> int:
+        return sum(w.remaining for w in self._orders.values()
+                   if w.request.account_id == book.account.account_id and w.request.symbol == code
+                   and w.request.side is Side.SELL and not w.status.is_final)
+
+    def order(self, order_id: str) -> Order:
+        with self._lock:
+            return self._working(order_id).snapshot()
+
+    def order_by_client_id(self, account_id: str, client_order_id: str) -> Order:
+        with self._lock:
+            order_id = self._book(account_id).by_client_id.get(client_order_id)
+            if order_id is None:
+                raise OrderNotFound(f"no order with client order id {client_order_id} in account {account_id}", code="ORDER_NOT_FOUND")
+            return self._orders[order_id].snapshot()
+
+    def orders(self, account_id: str) -> list[Order]:
+        with self._lock:
+            self._book(account_id)
+            return [w.snapshot() for w in self._orders.values() if w.request.account_id == account_id]
+
+    def _working(self, order_id: str) -> _Working:
+        try:
+            return self._orders[order_id]
+        except KeyError:
+            raise OrderNotFound(f"order {order_id} does not exist", code="ORDER_NOT_FOUND") from None
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def place(self, request: OrderRequest) -> OrderResult:
+        """Check, record and match an order. See the module docstring for the rules and errors."""
+        with self._lock:
+            request = prepare_order(request)
+            book = self._book(request.account_id)
+            existing = book.by_client_id.get(request.client_order_id)
+            if existing is not None:
+                return self._duplicate(self._orders[existing], request)
+            symbol = self.market.symbol(request.symbol)
+            now = now_kst()
+            working = _Working(request, f"{self._prefix}-{next(self._ids):08d}", now)
+            rejection = self._check(book, working, symbol.security_type)
+            self._orders[working.order_id] = working
+            book.by_client_id[request.client_order_id] = working.order_id
+            if rejection:
+                working.status, (working.reject_code, working.reject_reason) = OrderStatus.REJECTED, rejection
+                raise OrderRejected(rejection[1], code=rejection[0], order_id=working.order_id)
+            self._match(working, immediate=True)
+            return OrderResult(working.snapshot())
+
+    def _duplicate(self, working: _Working, request: OrderRequest) -> OrderResult:
+        if working.request != request:
+            raise DuplicateClientOrderId(
+                f"client order id {request.client_order_id} already names order {working.order_id} with other parameters",
+                code="DUPLICATE_CLIENT_ORDER_ID", order_id=working.order_id)
+        if working.status is OrderStatus.REJECTED:
+            raise OrderRejected(working.reject_reason, code=working.reject_code, order_id=working.order_id)
+        return OrderResult(working.snapshot(), duplicate=True)
+
+    def _check(self, book: _Book, working: _Working, security_type: SecurityType) -> tuple[str, str] | None:
+        r = working.request
+        if not self.market.is_trading(r.symbol):
+            return "NO_SESSION", f"{r.symbol} does not trade on {self.market.session_date} (halted, delisted or not yet listed)"
+        quote = self.market.quote(r.symbol)
+        if r.price is not None:
+            if not krx.is_on_tick(r.price, security_type):
+                tick = krx.tick_size(r.price, security_type)
+                return "TICK_SIZE", f"price {r.price:,} is off the tick grid: the tick at that price is {tick:,} KRW"
+            if not quote.lower_limit <= r.price <= quote.upper_limit:
+                return "PRICE_LIMIT", (f"price {r.price:,} is outside today's limits {quote.lower_limit:,}-{quote.upper_limit:,} "
+                                       f"(previous close {quote.previous_close:,} +-30%)")
+        if r.side is Side.BUY:
+            unit = r.price if r.price is not None else quote.upper_limit
+            working.reserved = self._with_commission(unit * r.quantity)
+            free = book.cash - sum((w.reserved for w in self._orders.values() if w.request.account_id == r.account_id), Decimal(0))
+            if working.reserved > free:
+                needed = working.reserved
+                working.reserved = Decimal(0)
+                return "INSUFFICIENT_BUYING_POWER", f"buying power {free:,} KRW does not cover {needed:,} KRW"
+        else:
+            holding = book.holdings.get(r.symbol, _Holding())
+            sellable = holding.quantity - self._selling(book, r.symbol)
+            if r.quantity > sellable:
+                return "INSUFFICIENT_QUANTITY", f"{sellable} shares of {r.symbol} are sellable, {r.quantity} asked"
+        return None
+
+    def _with_commission(self, amount: Decimal) -> Decimal:
+        return amount + _floor_won(amount * self.commission_rate)
+
+    def cancel(self, order_id: str) -> Order:
+        """Cancel the unfilled rest. OrderRejected (ORDER_NOT_CANCELLABLE) when already final."""
+        with self._lock:
+            working = self._working(order_id)
+            if working.status.is_final:
+                raise OrderRejected(f"order {order_id} is {working.status.value} and cannot be cancelled",
+                                    code="ORDER_NOT_CANCELLABLE", order_id=order_id)
+            self._finish(working, OrderStatus.CANCELLED)
+            return working.snapshot()
+
+    def _finish(self, working: _Working, status: OrderStatus) -> None:
+        working.status = status
+        working.reserved = Decimal(0)
+        working.updated = now_kst()
+
+    def on_market_step(self) -> None:
+        """Match every working order against the current quotes (call after ``market.advance()``)."""
+        with self._lock:
+            for working in list(self._orders.values()):
+                if not working.status.is_final:
+                    self._match(working, immediate=False)
+
+    def _match(self, working: _Working, immediate: bool) -> None:
+        r = working.request
+        quote = self.market.quote(r.symbol)
+        buy = r.side is Side.BUY
+        touch = quote.ask if buy else quote.bid
+        marketable = r.order_type is OrderType.MARKET or (touch <= r.price if buy else touch >= r.price)  # type: ignore[operator]
+        key = (r.symbol, r.side, self.market.step)
+        available = (quote.ask_size if buy else quote.bid_size) - self._consumed.get(key, 0)
+        quantity = min(working.remaining, max(0, available)) if marketable else 0
+        if r.time_in_force is TimeInForce.FOK and quantity < working.remaining:
+            quantity = 0
+        if quantity:
+            self._consumed[key] = self._consumed.get(key, 0) + quantity
+            self._fill(working, quantity, touch)
+        if working.remaining == 0:
+            self._finish(working, OrderStatus.FILLED)
+        elif immediate and r.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            self._finish(working, OrderStatus.CANCELLED)
+
+    def _fill(self, working: _Working, quantity: int, price: Decimal) -> None:
+        r = working.request
+        book = self._books[r.account_id]
+        amount = price * quantity
+        commission = _floor_won(amount * self.commission_rate)
+        holding = book.holdings.setdefault(r.symbol, _Holding())
+        if r.side is Side.BUY:
+            book.cash -= amount + commission
+            holding.quantity += quantity
+            holding.cost += amount
+            unit = r.price if r.price is not None else self.market.quote(r.symbol).upper_limit
+            working.reserved = self._with_commission(unit * (working.remaining - quantity))
+        else:
+            symbol = self.market.symbol(r.symbol)
+            tax = _floor_won(amount * krx.sell_tax_rate(self.market.session_date, symbol.market, symbol.security_type))
+            cost = (holding.cost * quantity / holding.quantity).quantize(_CENT)
+            holding.quantity -= quantity
+            holding.cost = holding.cost - cost if holding.quantity else Decimal(0)
+            book.cash += amount - commission - tax
+            book.realized_pnl += amount - cost - commission - tax
+            working.tax += tax
+        working.filled += quantity
+        working.filled_amount += amount
+        working.commission += commission
+        working.status = OrderStatus.PARTIALLY_FILLED
+        working.updated = now_kst()

@@ -1,0 +1,5 @@
+"""Policies translated to the libraries that run them: pyrate-limiter and tenacity."""
+
+from .rate_limiter import RateLimiter, RateLimitUsage
+
+__all__ = ["RateLimitUsage", "RateLimiter"]

@@ -1,0 +1,43 @@
+"""``RetryPolicy`` -> tenacity, in one place, for the blocking and the asyncio clients.
+
+Only the statuses that mean "the call did not happen or may be tried again" are retried:
+UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. The generated clients retry read-only
+methods only; for others they pass ``None`` and get a single attempt.
+"""
+
+from __future__ import annotations
+
+import grpc
+import tenacity
+
+from jts_broker.domain.policies import RetryPolicy
+
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a gRPC error (grpc.aio's included) whose status is worth another attempt."""
+    return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() in RETRYABLE
+
+
+def _options(policy: RetryPolicy | None) -> dict[str, object]:
+    if policy is None or policy.max_attempts <= 1:
+        return {"stop": tenacity.stop_after_attempt(1), "reraise": True}
+    return {
+        # stop_before_delay, not stop_after_delay: the latter overshoots the budget by one sleep.
+        "stop": tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.budget_s),
+        # Jitter up to one initial backoff spreads clients that failed together (tenacity defaults to 1 s).
+        "wait": tenacity.wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.initial_backoff_s),
+        "retry": tenacity.retry_if_exception(is_retryable),
+        "reraise": True,  # hand the gRPC error itself to the status mapping
+    }
+
+
+def retrying(policy: RetryPolicy | None) -> tenacity.Retrying:
+    """A tenacity ``Retrying`` for ``policy``; ``None``: exactly one attempt."""
+    return tenacity.Retrying(**_options(policy))  # type: ignore[arg-type]
+
+
+def async_retrying(policy: RetryPolicy | None) -> tenacity.AsyncRetrying:
+    """The asyncio twin of :func:`retrying`."""
+    return tenacity.AsyncRetrying(**_options(policy))  # type: ignore[arg-type]

@@ -1,0 +1,131 @@
+"""``SimulatorServer``: the simulator as a grpcio server, with health checks and reflection."""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from jts_broker._generated.pb import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
+from jts_broker._transport.channel import MAX_MESSAGE_BYTES
+from jts_broker.domain.enums import AccountType
+from jts_broker.domain.errors import BrokerUnavailable
+from jts_broker.domain.trading import Account
+from jts_broker.paper.broker import PaperBroker
+from jts_broker.paper.market import BarMarket
+
+from .data_loader import load_market
+from .service import MarketDataService, TradingService
+
+DEFAULT_ACCOUNTS = (
+    Account("50000001-01", "Paper 1", AccountType.PAPER),
+    Account("50000002-01", "Paper 2", AccountType.PAPER),
+)
+SERVICE_NAMES = (
+    market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+    trading_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
+)
+
+
+class SimulatorServer:
+    """A paper-trading gateway server replaying real KRX prices.
+
+    Args:
+        host: interface to bind; loopback by default (bind "0.0.0.0" only on a trusted network:
+            the simulator has no authentication yet).
+        port: TCP port; 0 picks a free one (read it from :attr:`port` after :meth:`start`).
+        data_dir: folder of ``<code>.csv`` daily files; None serves the bundled KRX data.
+        session_date: the replayed trading date; default the latest date in the data.
+        accounts: paper accounts; default two, ``50000001-01`` and ``50000002-01``.
+        initial_cash: starting cash of each account, KRW.
+        tick_interval_s: seconds between replay steps of the session; 0 stops the clock (tests
+            drive it with :meth:`step`).
+        market: a ready market (overrides ``data_dir`` and ``session_date``).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, data_dir: Path | None = None, session_date: date | None = None,
+                 accounts: tuple[Account, ...] = DEFAULT_ACCOUNTS, initial_cash: Decimal = Decimal(100_000_000),
+                 tick_interval_s: float = 1.0, max_workers: int = 16, market: BarMarket | None = None) -> None:
+        self.host = host
+        self._requested_port = port
+        self.market = market or load_market(data_dir, session_date)
+        self.broker = PaperBroker(self.market, accounts, initial_cash)
+        self.tick_interval_s = tick_interval_s
+        self._max_workers = max_workers
+        self._server: grpc.Server | None = None
+        self._health: health.HealthServicer | None = None
+        self._stop_clock = threading.Event()
+        self._clock: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def target(self) -> str:
+        """``host:port`` to connect to."""
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> SimulatorServer:
+        """Bind and start serving; returns self.
+
+        Raises:
+            BrokerUnavailable: the port cannot be bound (in use, or no permission).
+        """
+        options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.so_reuseport", 0)]
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="jts-sim"), options=options)
+        market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketDataService(self.market), server)
+        trading_pb2_grpc.add_TradingServiceServicer_to_server(TradingService(self.broker), server)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        for name in ("", *SERVICE_NAMES):
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        try:
+            self.port = server.add_insecure_port(f"{self.host}:{self._requested_port}")
+        except RuntimeError as exc:
+            raise BrokerUnavailable(f"cannot bind {self.host}:{self._requested_port}: {exc}", code="BIND_FAILED") from exc
+        if not self.port:
+            raise BrokerUnavailable(f"cannot bind {self.host}:{self._requested_port} (in use?)", code="BIND_FAILED")
+        server.start()
+        self._server = server
+        if self.tick_interval_s > 0:
+            self._stop_clock.clear()
+            self._clock = threading.Thread(target=self._run_clock, name="jts-sim-clock", daemon=True)
+            self._clock.start()
+        return self
+
+    def step(self) -> bool:
+        """Advance the replay one step and match working orders; False once at the close."""
+        moved = self.market.advance()
+        if moved:
+            self.broker.on_market_step()
+        return moved
+
+    def _run_clock(self) -> None:
+        while not self._stop_clock.wait(self.tick_interval_s):
+            self.step()
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        """Tell health watchers NOT_SERVING, then stop; in-flight calls get ``grace_s`` seconds."""
+        self._stop_clock.set()
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            self._server.stop(grace_s).wait()
+            self._server = None
+
+    def wait(self) -> None:
+        """Block until the server stops."""
+        if self._server is not None:
+            self._server.wait_for_termination()
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
