@@ -10,6 +10,7 @@ turned into the SDK's typed error (``jts_broker._transport.status``) at this one
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -20,6 +21,7 @@ from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.policies import RetryPolicy, Timeouts
 from jts_broker.policies.rate_limiter import RateLimiter
 from jts_broker.policies.retrying import retrying as _retrying
+from jts_broker.policies.retrying import is_retryable
 
 from .pb import market_data_pb2, trading_pb2
 
@@ -54,13 +56,24 @@ class CallPolicy:
     def unary(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> Any:
         timeout_s = self.timeouts.read_s if method.read_only else self.timeouts.order_s
         try:
-            for attempt in _retrying(self.retry if method.read_only else None):
+            return self._attempt(multicallable, request, timeout_s)
+        except grpc.RpcError as exc:
+            if not (method.read_only and self.retry.max_attempts > 1 and is_retryable(exc)):
+                raise error_from_rpc(exc, method.path) from exc
+        # The first attempt failed in a way worth retrying; tenacity runs the rest. Entering
+        # tenacity only after a failure keeps its ~30 us per call off the common path.
+        time.sleep(self.retry.initial_backoff_s)
+        try:
+            for attempt in _retrying(self.retry, attempts_made=1):
                 with attempt:
-                    self.rate_limiter.acquire()
-                    return multicallable(request, timeout=timeout_s, metadata=self.metadata)
+                    return self._attempt(multicallable, request, timeout_s)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, method.path) from exc
         raise AssertionError("unreachable: the retry loop returns or raises")
+
+    def _attempt(self, multicallable: Callable[..., Any], request: Any, timeout_s: float) -> Any:
+        self.rate_limiter.acquire()
+        return multicallable(request, timeout=timeout_s, metadata=self.metadata)
 
     def server_stream(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> ResponseStream[Any]:
         self.rate_limiter.acquire()

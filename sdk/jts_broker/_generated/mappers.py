@@ -6,7 +6,7 @@ codegen/mapping.toml; tests check that both twins give identical domain objects.
 ``Decimal`` messages <-> ``decimal.Decimal`` (exact; ``format(x, "f")``, never an exponent),
 ``Timestamp`` <-> tz-aware ``datetime`` in Asia/Seoul, ``Date`` <-> ``date`` (year 0: None),
 enums by name (``*_UNSPECIFIED`` <-> None). A required value missing from a message raises
-``ServerError``: a malformed response must not turn into a silent default.
+``ServerError``: a malformed message must not turn into a silent default.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _missing(what: str) -> ServerError:
-    return ServerError(f"malformed response: {what} is missing", code="MALFORMED_RESPONSE")
+    return ServerError(f"malformed message: {what} is missing", code="MALFORMED_MESSAGE")
 
 
 # Prices repeat a great deal in bulk data (candles): parsing each distinct text once keeps
@@ -37,9 +37,9 @@ def _decimal(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise ServerError(f"malformed response: {text!r} is not a decimal", code="MALFORMED_RESPONSE") from None
+        raise ServerError(f"malformed message: {text!r} is not a decimal", code="MALFORMED_MESSAGE") from None
     if not value.is_finite():
-        raise ServerError(f"malformed response: {text!r} is not a finite decimal", code="MALFORMED_RESPONSE")
+        raise ServerError(f"malformed message: {text!r} is not a finite decimal", code="MALFORMED_MESSAGE")
     return value
 
 

@@ -69,7 +69,7 @@ class RetryPolicy:
         max_attempts: attempts in all, the first included (1 disables retries).
         initial_backoff_s: first backoff; it doubles each time, with jitter.
         max_backoff_s: cap of one backoff.
-        budget_s: no new attempt starts later than this after the first.
+        budget_s: no retry starts later than this many seconds after the first retry.
     """
 
     max_attempts: int = 4

@@ -30,7 +30,7 @@ class Balance:
     total_equity: Decimal
     unrealized_pnl: Decimal
     realized_pnl: Decimal
-    """Realized today by sells, after commission and tax."""
+    """Realized today by sells, net of the buy and sell commissions and the tax."""
     time: datetime
 
 

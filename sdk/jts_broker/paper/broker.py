@@ -16,7 +16,8 @@ Rules (KRX unless said otherwise):
   of one replay step share in time priority. What does not fill works on (DAY) and is matched
   again on every step; IOC cancels the rest at once; FOK fills completely or is cancelled.
 - Money: commission ``commission_rate`` of each fill's amount, and on sells the transaction tax
-  of the session date (``krx.sell_tax_rate``), each rounded down to the won. Cash moves at once
+  of the session date (``krx.sell_tax_rate``), each rounded down to the won. Average prices
+  exclude fees; realized P&L is net of both commissions and the tax. Cash moves at once
   (it is the D+2 deposit: T+2 settlement is not modelled separately).
 """
 
@@ -52,6 +53,7 @@ def _floor_won(amount: Decimal) -> Decimal:
 class _Holding:
     quantity: int = 0
     cost: Decimal = Decimal(0)  # sum of purchase amounts of the shares held, fees excluded
+    fees: Decimal = Decimal(0)  # buy commissions of the shares held, charged to realized P&L on sale
 
     @property
     def average_price(self) -> Decimal:
@@ -296,16 +298,19 @@ class PaperBroker:
             book.cash -= amount + commission
             holding.quantity += quantity
             holding.cost += amount
+            holding.fees += commission
             unit = r.price if r.price is not None else self.market.quote(r.symbol).upper_limit
             working.reserved = self._with_commission(unit * (working.remaining - quantity))
         else:
             symbol = self.market.symbol(r.symbol)
             tax = _floor_won(amount * krx.sell_tax_rate(self.market.session_date, symbol.market, symbol.security_type))
             cost = (holding.cost * quantity / holding.quantity).quantize(_CENT)
+            buy_fees = (holding.fees * quantity / holding.quantity).quantize(_CENT)
             holding.quantity -= quantity
             holding.cost = holding.cost - cost if holding.quantity else Decimal(0)
+            holding.fees = holding.fees - buy_fees if holding.quantity else Decimal(0)
             book.cash += amount - commission - tax
-            book.realized_pnl += amount - cost - commission - tax
+            book.realized_pnl += amount - cost - buy_fees - commission - tax
             working.tax += tax
         working.filled += quantity
         working.filled_amount += amount

@@ -2,10 +2,13 @@
 
 Only the statuses that mean "the call did not happen or may be tried again" are retried:
 UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. The generated clients retry read-only
-methods only; for others they pass ``None`` and get a single attempt.
+methods only, and make the first attempt themselves: tenacity takes over after a retryable
+failure, so the common case pays nothing for it.
 """
 
 from __future__ import annotations
+
+import functools
 
 import grpc
 import tenacity
@@ -20,12 +23,11 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() in RETRYABLE
 
 
-def _options(policy: RetryPolicy | None) -> dict[str, object]:
-    if policy is None or policy.max_attempts <= 1:
-        return {"stop": tenacity.stop_after_attempt(1), "reraise": True}
+@functools.lru_cache(maxsize=64)  # the strategy objects are stateless: build them once per policy
+def _options(policy: RetryPolicy, attempts_made: int) -> dict[str, object]:
     return {
         # stop_before_delay, not stop_after_delay: the latter overshoots the budget by one sleep.
-        "stop": tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.budget_s),
+        "stop": tenacity.stop_after_attempt(max(1, policy.max_attempts - attempts_made)) | tenacity.stop_before_delay(policy.budget_s),
         # Jitter up to one initial backoff spreads clients that failed together (tenacity defaults to 1 s).
         "wait": tenacity.wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.initial_backoff_s),
         "retry": tenacity.retry_if_exception(is_retryable),
@@ -33,11 +35,11 @@ def _options(policy: RetryPolicy | None) -> dict[str, object]:
     }
 
 
-def retrying(policy: RetryPolicy | None) -> tenacity.Retrying:
-    """A tenacity ``Retrying`` for ``policy``; ``None``: exactly one attempt."""
-    return tenacity.Retrying(**_options(policy))  # type: ignore[arg-type]
+def retrying(policy: RetryPolicy, attempts_made: int = 0) -> tenacity.Retrying:
+    """A tenacity ``Retrying`` for the attempts ``policy`` allows after ``attempts_made``."""
+    return tenacity.Retrying(**_options(policy, attempts_made))  # type: ignore[arg-type]
 
 
-def async_retrying(policy: RetryPolicy | None) -> tenacity.AsyncRetrying:
+def async_retrying(policy: RetryPolicy, attempts_made: int = 0) -> tenacity.AsyncRetrying:
     """The asyncio twin of :func:`retrying`."""
-    return tenacity.AsyncRetrying(**_options(policy))  # type: ignore[arg-type]
+    return tenacity.AsyncRetrying(**_options(policy, attempts_made))  # type: ignore[arg-type]

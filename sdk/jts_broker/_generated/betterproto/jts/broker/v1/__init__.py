@@ -455,9 +455,7 @@ class Account(betterproto2.Message):
     Display name.
     """
 
-    account_type: "AccountType" = betterproto2.field(
-        3, betterproto2.TYPE_ENUM, default_factory=lambda: AccountType(0)
-    )
+    account_type: "AccountType" = betterproto2.field(3, betterproto2.TYPE_ENUM, default_factory=lambda: AccountType(0))
     """
     Real money or paper trading.
     """
@@ -474,54 +472,37 @@ class Balance(betterproto2.Message):
 
     account_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    cash: "Decimal | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    cash: "Decimal | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Cash after all trades settle (D+2 deposit).
     """
 
-    buying_power: "Decimal | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    buying_power: "Decimal | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Cash free for new buy orders: cash less what working buy orders hold.
     """
 
-    market_value: "Decimal | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    market_value: "Decimal | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Positions valued at the last price.
     """
 
-    total_equity: "Decimal | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    total_equity: "Decimal | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
     """
     cash + market_value.
     """
 
-    unrealized_pnl: "Decimal | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    unrealized_pnl: "Decimal | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Unrealized profit or loss of the positions against their average price.
     """
 
-    realized_pnl: "Decimal | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    realized_pnl: "Decimal | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
     """
-    Profit or loss realized by sells today, after commission and tax.
+    Profit or loss realized by sells today, net of the buy and sell commissions and the tax.
     """
 
-    time: "datetime.datetime | None" = betterproto2.field(
-        8,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
-    )
+    time: "datetime.datetime | None" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
     """
     When the balance was computed.
     """
@@ -535,9 +516,7 @@ class CancelOrderRequest(betterproto2.Message):
     order_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "CancelOrderRequest", CancelOrderRequest
-)
+default_message_pool.register_message("jts.broker.v1", "CancelOrderRequest", CancelOrderRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -546,40 +525,27 @@ class Candle(betterproto2.Message):
     One OHLCV bar. Prices are KRW.
     """
 
-    time: "datetime.datetime | None" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
-    )
+    time: "datetime.datetime | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
     """
     Start of the bar (daily bars: 00:00 Asia/Seoul of the trading date).
     """
 
-    open: "Decimal | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    open: "Decimal | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
     """
     First traded price in the bar.
     """
 
-    high: "Decimal | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    high: "Decimal | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Highest traded price in the bar.
     """
 
-    low: "Decimal | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    low: "Decimal | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Lowest traded price in the bar.
     """
 
-    close: "Decimal | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    close: "Decimal | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Last traded price in the bar.
     """
@@ -676,9 +642,7 @@ class GetBalanceRequest(betterproto2.Message):
     account_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetBalanceRequest", GetBalanceRequest
-)
+default_message_pool.register_message("jts.broker.v1", "GetBalanceRequest", GetBalanceRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -688,37 +652,23 @@ class GetCandlesRequest(betterproto2.Message):
     KRX short code.
     """
 
-    timeframe: "Timeframe" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: Timeframe(0)
-    )
+    timeframe: "Timeframe" = betterproto2.field(2, betterproto2.TYPE_ENUM, default_factory=lambda: Timeframe(0))
     """
     Bar length.
     """
 
-    start: "datetime.datetime | None" = betterproto2.field(
-        3,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
-    )
+    start: "datetime.datetime | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
     """
     First instant included.
     """
 
-    end: "datetime.datetime | None" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
-    )
+    end: "datetime.datetime | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
     """
     First instant excluded; must be after `start`.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetCandlesRequest", GetCandlesRequest
-)
+default_message_pool.register_message("jts.broker.v1", "GetCandlesRequest", GetCandlesRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -728,24 +678,18 @@ class GetCandlesResponse(betterproto2.Message):
     The symbol asked for.
     """
 
-    timeframe: "Timeframe" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: Timeframe(0)
-    )
+    timeframe: "Timeframe" = betterproto2.field(2, betterproto2.TYPE_ENUM, default_factory=lambda: Timeframe(0))
     """
     The timeframe asked for.
     """
 
-    candles: "list[Candle]" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    candles: "list[Candle]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Bars in [start, end), oldest first; empty when the symbol did not trade in the range.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetCandlesResponse", GetCandlesResponse
-)
+default_message_pool.register_message("jts.broker.v1", "GetCandlesResponse", GetCandlesResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -763,9 +707,7 @@ class GetOrderRequest(betterproto2.Message):
     client_order_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetOrderRequest", GetOrderRequest
-)
+default_message_pool.register_message("jts.broker.v1", "GetOrderRequest", GetOrderRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -773,24 +715,18 @@ class GetPositionsRequest(betterproto2.Message):
     account_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetPositionsRequest", GetPositionsRequest
-)
+default_message_pool.register_message("jts.broker.v1", "GetPositionsRequest", GetPositionsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class GetPositionsResponse(betterproto2.Message):
-    positions: "list[Position]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    positions: "list[Position]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Positions with quantity > 0, ordered by symbol.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetPositionsResponse", GetPositionsResponse
-)
+default_message_pool.register_message("jts.broker.v1", "GetPositionsResponse", GetPositionsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -801,9 +737,7 @@ class GetQuoteRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetQuoteRequest", GetQuoteRequest
-)
+default_message_pool.register_message("jts.broker.v1", "GetQuoteRequest", GetQuoteRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -814,9 +748,7 @@ class GetSymbolRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "GetSymbolRequest", GetSymbolRequest
-)
+default_message_pool.register_message("jts.broker.v1", "GetSymbolRequest", GetSymbolRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -824,24 +756,18 @@ class ListAccountsRequest(betterproto2.Message):
     pass
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "ListAccountsRequest", ListAccountsRequest
-)
+default_message_pool.register_message("jts.broker.v1", "ListAccountsRequest", ListAccountsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListAccountsResponse(betterproto2.Message):
-    accounts: "list[Account]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    accounts: "list[Account]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Accounts, ordered by account id.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "ListAccountsResponse", ListAccountsResponse
-)
+default_message_pool.register_message("jts.broker.v1", "ListAccountsResponse", ListAccountsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -849,24 +775,18 @@ class ListOrdersRequest(betterproto2.Message):
     account_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "ListOrdersRequest", ListOrdersRequest
-)
+default_message_pool.register_message("jts.broker.v1", "ListOrdersRequest", ListOrdersRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListOrdersResponse(betterproto2.Message):
-    orders: "list[Order]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    orders: "list[Order]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Orders of the current trading day, oldest first.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "ListOrdersResponse", ListOrdersResponse
-)
+default_message_pool.register_message("jts.broker.v1", "ListOrdersResponse", ListOrdersResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -876,32 +796,24 @@ class ListSymbolsRequest(betterproto2.Message):
     Case-insensitive substring of the code or the name; empty matches every symbol.
     """
 
-    market: "Market" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: Market(0)
-    )
+    market: "Market" = betterproto2.field(2, betterproto2.TYPE_ENUM, default_factory=lambda: Market(0))
     """
     Only symbols of this market; MARKET_UNSPECIFIED for all markets.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "ListSymbolsRequest", ListSymbolsRequest
-)
+default_message_pool.register_message("jts.broker.v1", "ListSymbolsRequest", ListSymbolsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListSymbolsResponse(betterproto2.Message):
-    symbols: "list[Symbol]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    symbols: "list[Symbol]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Matching symbols, ordered by code.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "ListSymbolsResponse", ListSymbolsResponse
-)
+default_message_pool.register_message("jts.broker.v1", "ListSymbolsResponse", ListSymbolsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -927,56 +839,40 @@ class Order(betterproto2.Message):
     KRX short code.
     """
 
-    side: "Side" = betterproto2.field(
-        5, betterproto2.TYPE_ENUM, default_factory=lambda: Side(0)
-    )
+    side: "Side" = betterproto2.field(5, betterproto2.TYPE_ENUM, default_factory=lambda: Side(0))
 
-    order_type: "OrderType" = betterproto2.field(
-        6, betterproto2.TYPE_ENUM, default_factory=lambda: OrderType(0)
-    )
+    order_type: "OrderType" = betterproto2.field(6, betterproto2.TYPE_ENUM, default_factory=lambda: OrderType(0))
 
-    time_in_force: "TimeInForce" = betterproto2.field(
-        7, betterproto2.TYPE_ENUM, default_factory=lambda: TimeInForce(0)
-    )
+    time_in_force: "TimeInForce" = betterproto2.field(7, betterproto2.TYPE_ENUM, default_factory=lambda: TimeInForce(0))
 
     quantity: "int" = betterproto2.field(8, betterproto2.TYPE_INT64)
     """
     Shares ordered.
     """
 
-    price: "Decimal | None" = betterproto2.field(
-        9, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    price: "Decimal | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Limit price; unset for market orders.
     """
 
-    status: "OrderStatus" = betterproto2.field(
-        10, betterproto2.TYPE_ENUM, default_factory=lambda: OrderStatus(0)
-    )
+    status: "OrderStatus" = betterproto2.field(10, betterproto2.TYPE_ENUM, default_factory=lambda: OrderStatus(0))
 
     filled_quantity: "int" = betterproto2.field(11, betterproto2.TYPE_INT64)
     """
     Shares filled so far.
     """
 
-    average_fill_price: "Decimal | None" = betterproto2.field(
-        12, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    average_fill_price: "Decimal | None" = betterproto2.field(12, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Volume-weighted average fill price; unset while nothing is filled.
     """
 
-    commission: "Decimal | None" = betterproto2.field(
-        13, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    commission: "Decimal | None" = betterproto2.field(13, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Commission charged on the fills so far.
     """
 
-    tax: "Decimal | None" = betterproto2.field(
-        14, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    tax: "Decimal | None" = betterproto2.field(14, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Sell-side transaction tax charged on the fills so far.
     """
@@ -991,22 +887,12 @@ class Order(betterproto2.Message):
     Human-readable reason of a rejection; empty otherwise.
     """
 
-    created_time: "datetime.datetime | None" = betterproto2.field(
-        17,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
-    )
+    created_time: "datetime.datetime | None" = betterproto2.field(17, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
     """
     When the broker received the order.
     """
 
-    updated_time: "datetime.datetime | None" = betterproto2.field(
-        18,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
-    )
+    updated_time: "datetime.datetime | None" = betterproto2.field(18, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
     """
     When the order last changed.
     """
@@ -1030,41 +916,29 @@ class PlaceOrderRequest(betterproto2.Message):
     KRX short code.
     """
 
-    side: "Side" = betterproto2.field(
-        4, betterproto2.TYPE_ENUM, default_factory=lambda: Side(0)
-    )
+    side: "Side" = betterproto2.field(4, betterproto2.TYPE_ENUM, default_factory=lambda: Side(0))
 
-    order_type: "OrderType" = betterproto2.field(
-        5, betterproto2.TYPE_ENUM, default_factory=lambda: OrderType(0)
-    )
+    order_type: "OrderType" = betterproto2.field(5, betterproto2.TYPE_ENUM, default_factory=lambda: OrderType(0))
 
-    time_in_force: "TimeInForce" = betterproto2.field(
-        6, betterproto2.TYPE_ENUM, default_factory=lambda: TimeInForce(0)
-    )
+    time_in_force: "TimeInForce" = betterproto2.field(6, betterproto2.TYPE_ENUM, default_factory=lambda: TimeInForce(0))
 
     quantity: "int" = betterproto2.field(7, betterproto2.TYPE_INT64)
     """
     Shares, at least 1 (a whole number of board lots).
     """
 
-    price: "Decimal | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    price: "Decimal | None" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Limit price in KRW for limit orders, on the tick grid; unset for market orders.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "PlaceOrderRequest", PlaceOrderRequest
-)
+default_message_pool.register_message("jts.broker.v1", "PlaceOrderRequest", PlaceOrderRequest)
 
 
 @dataclass(eq=False, repr=False)
 class PlaceOrderResponse(betterproto2.Message):
-    order: "Order | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    order: "Order | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The order as the broker holds it after this request.
     """
@@ -1075,9 +949,7 @@ class PlaceOrderResponse(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "PlaceOrderResponse", PlaceOrderResponse
-)
+default_message_pool.register_message("jts.broker.v1", "PlaceOrderResponse", PlaceOrderResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -1103,30 +975,22 @@ class Position(betterproto2.Message):
     Shares that may be sold now: quantity less what working sell orders hold.
     """
 
-    average_price: "Decimal | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    average_price: "Decimal | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Average purchase price per share, fees excluded.
     """
 
-    last_price: "Decimal | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    last_price: "Decimal | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Last traded price.
     """
 
-    market_value: "Decimal | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    market_value: "Decimal | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
     """
     quantity x last_price.
     """
 
-    unrealized_pnl: "Decimal | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    unrealized_pnl: "Decimal | None" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, optional=True)
     """
     market_value - quantity x average_price.
     """
@@ -1146,75 +1010,52 @@ class Quote(betterproto2.Message):
     KRX short code.
     """
 
-    time: "datetime.datetime | None" = betterproto2.field(
-        2,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
-    )
+    time: "datetime.datetime | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
     """
     When the snapshot was taken.
     """
 
-    price: "Decimal | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    price: "Decimal | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Last traded price.
     """
 
-    open: "Decimal | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    open: "Decimal | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The day's first traded price.
     """
 
-    high: "Decimal | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    high: "Decimal | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The day's highest traded price so far.
     """
 
-    low: "Decimal | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    low: "Decimal | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The day's lowest traded price so far.
     """
 
-    previous_close: "Decimal | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    previous_close: "Decimal | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Previous trading day's close; the daily price limits are computed from it.
     """
 
-    upper_limit: "Decimal | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    upper_limit: "Decimal | None" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Upper daily price limit (상한가): previous close +30%, rounded down to the tick.
     """
 
-    lower_limit: "Decimal | None" = betterproto2.field(
-        9, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    lower_limit: "Decimal | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Lower daily price limit (하한가): previous close -30%, rounded up to the tick.
     """
 
-    bid: "Decimal | None" = betterproto2.field(
-        10, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    bid: "Decimal | None" = betterproto2.field(10, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Best bid price.
     """
 
-    ask: "Decimal | None" = betterproto2.field(
-        11, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    ask: "Decimal | None" = betterproto2.field(11, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Best ask price.
     """
@@ -1240,17 +1081,13 @@ default_message_pool.register_message("jts.broker.v1", "Quote", Quote)
 
 @dataclass(eq=False, repr=False)
 class StreamQuotesRequest(betterproto2.Message):
-    symbols: "list[str]" = betterproto2.field(
-        1, betterproto2.TYPE_STRING, repeated=True
-    )
+    symbols: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
     """
     KRX short codes; at least one.
     """
 
 
-default_message_pool.register_message(
-    "jts.broker.v1", "StreamQuotesRequest", StreamQuotesRequest
-)
+default_message_pool.register_message("jts.broker.v1", "StreamQuotesRequest", StreamQuotesRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -1269,16 +1106,12 @@ class Symbol(betterproto2.Message):
     Short Korean name, e.g. "삼성전자".
     """
 
-    market: "Market" = betterproto2.field(
-        3, betterproto2.TYPE_ENUM, default_factory=lambda: Market(0)
-    )
+    market: "Market" = betterproto2.field(3, betterproto2.TYPE_ENUM, default_factory=lambda: Market(0))
     """
     Market of listing.
     """
 
-    security_type: "SecurityType" = betterproto2.field(
-        4, betterproto2.TYPE_ENUM, default_factory=lambda: SecurityType(0)
-    )
+    security_type: "SecurityType" = betterproto2.field(4, betterproto2.TYPE_ENUM, default_factory=lambda: SecurityType(0))
     """
     Kind of security (stock, ETF, ...).
     """
@@ -1288,9 +1121,7 @@ class Symbol(betterproto2.Message):
     Industry (KSIC name); empty when not known.
     """
 
-    listed_date: "Date | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    listed_date: "Date | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
     """
     Listing date; year 0 when not known.
     """

@@ -1,0 +1,1 @@
+"""The ``jts-broker`` command."""

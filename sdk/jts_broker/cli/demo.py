@@ -1,0 +1,69 @@
+"""``jts-broker demo``: the main job end to end over real gRPC, on one machine.
+
+Starts the simulator in-process on a free loopback port, connects ``GrpcBrokerGateway`` to it
+and walks through what a trading script does: find a symbol, read candles and a quote, check the
+paper balance, buy (filled), look at positions, place an order away from the market and cancel
+it, list orders, and show the rate-limit budget the calls drew from.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from rich.console import Console
+
+from jts_broker import BrokerConfig, GrpcBrokerGateway, OrderStatus, Side, Timeframe, limit_order
+from jts_broker.domain import krx
+from jts_broker.simulator import SimulatorServer
+
+from .render import record, table
+
+CODE = "005930"
+
+
+def run(console: Console) -> None:
+    with SimulatorServer(tick_interval_s=0) as server:
+        console.print(f"[bold]Simulator[/] serving real KRX prices on {server.target} "
+                      f"(replayed session {server.market.session_date}, {len(server.market.symbols()):,} listed symbols)\n")
+        with GrpcBrokerGateway(BrokerConfig.from_target(server.target)) as gateway:
+            found = gateway.get_symbols("삼성전자")
+            console.print(table("1. Symbol search: '삼성전자'", found, ["code", "name", "market", "security_type", "sector"]))
+
+            session = server.market.session_date
+            candles = gateway.get_candles(CODE, Timeframe.DAY, session - timedelta(days=45), session)[-20:]
+            console.print(table(f"2. Last {len(candles)} daily candles of {CODE} (KRW; the last is today's session so far)", candles,
+                                ["time", "open", "high", "low", "close", "volume"], numeric=["open", "high", "low", "close", "volume"]))
+
+            quote = gateway.get_quote(CODE)
+            console.print(record(f"3. Quote of {CODE}", quote, ["time", "price", "previous_close", "bid", "ask", "upper_limit", "lower_limit", "volume"]))
+
+            account = gateway.get_accounts()[0].account_id
+            console.print(record(f"4. Paper balance of {account} (KRW)", gateway.get_balance(account),
+                                 ["cash", "buying_power", "market_value", "total_equity"]))
+
+            bought = gateway.place_order(limit_order(account, CODE, Side.BUY, 10, quote.ask))
+            console.print(record(f"5. Limit buy 10 x {CODE} at {quote.ask:,} (the ask): {bought.status.value}", bought.order,
+                                 ["order_id", "client_order_id", "status", "filled_quantity", "average_fill_price", "commission"]))
+
+            console.print(table("6. Positions", gateway.get_positions(account),
+                                ["symbol", "quantity", "sellable_quantity", "average_price", "last_price", "market_value", "unrealized_pnl"],
+                                numeric=["quantity", "sellable_quantity", "average_price", "last_price", "market_value", "unrealized_pnl"]))
+
+            low_bid = krx.round_to_tick(quote.price * Decimal("0.9"))
+            working = gateway.place_order(limit_order(account, CODE, Side.BUY, 5, low_bid))
+            cancelled = gateway.cancel_order(working.order_id)
+            console.print(f"7. Limit buy 5 x {CODE} at {low_bid:,} (below the market): {working.status.value}; "
+                          f"cancelled: {cancelled.status.value}\n")
+
+            orders = gateway.list_orders(account)
+            console.print(table("8. Today's orders", orders, ["order_id", "side", "quantity", "price", "status", "filled_quantity", "average_fill_price"],
+                                numeric=["quantity", "price", "filled_quantity", "average_fill_price"]))
+
+            usage = gateway.rate_limiter.usage()
+            console.print(f"9. Rate limit ({gateway.config.broker_type.value.upper()} budget {gateway.rate_limiter.rate_limit}): "
+                          f"{usage.total} calls made, {usage.used}/{usage.limit} in the last {usage.window_s:g} s window, "
+                          f"{usage.waiting} waiting")
+            if bought.status is not OrderStatus.FILLED or cancelled.status is not OrderStatus.CANCELLED:
+                raise SystemExit(f"demo failed: buy {bought.status.value}, cancel {cancelled.status.value}")
+    console.print("\n[bold green]Demo complete.[/]")

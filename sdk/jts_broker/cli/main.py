@@ -1,0 +1,197 @@
+"""``jts-broker``: the command line of jts-broker.
+
+Every command but ``serve`` and ``demo`` talks to a gateway server at ``--target`` (default
+``$JTS_BROKER_TARGET`` or 127.0.0.1:50551, where ``jts-broker serve`` listens). Errors print one
+line on stderr and exit 1 (2 for a usage mistake); ``--json`` prints machine-readable output with
+exact decimal strings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from jts_broker import (
+    BrokerConfig,
+    BrokerType,
+    GrpcBrokerGateway,
+    JtsBrokerError,
+    Market,
+    OrderType,
+    RateLimit,
+    Side,
+    Timeframe,
+    Timeouts,
+)
+from jts_broker.domain.trading import OrderRequest
+
+from . import demo
+from .render import console, dump_json, record, table
+
+DEFAULT_TARGET = "127.0.0.1:50551"
+PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def _price(text: str) -> Decimal:
+    try:
+        return Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"expected a price in KRW such as 79600, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jts-broker", description="Korean stock brokers through the JTS gRPC gateway; paper-trading simulator included.")
+    p.add_argument("--target", default=os.environ.get("JTS_BROKER_TARGET", DEFAULT_TARGET), help="gateway host:port (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S", help="seconds to wait for the server (default: %(default)s)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the paper-trading simulator (real KRX prices)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
+    s.add_argument("--port", type=int, default=50551, help="port (default: %(default)s; 0 picks a free one)")
+    s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files (date,open,high,low,close,volume); default: bundled KRX data")
+    s.add_argument("--session-date", type=_date, help="trading date to replay (default: the latest in the data)")
+    s.add_argument("--tick-interval", type=float, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
+    s.add_argument("--cash", type=_price, default=Decimal(100_000_000), help="starting cash per paper account, KRW (default: 100,000,000)")
+
+    sub.add_parser("demo", help="start the simulator in-process and walk through the main job over gRPC")
+
+    s = sub.add_parser("symbols", help="search the symbol master")
+    s.add_argument("--search", default="", metavar="TEXT", help="substring of code or name")
+    s.add_argument("--market", choices=[m.value for m in Market])
+
+    s = sub.add_parser("candles", help="historical candles (OHLCV)")
+    s.add_argument("code")
+    s.add_argument("--start", type=_date, required=True, help="first trading date, YYYY-MM-DD")
+    s.add_argument("--end", type=_date, required=True, help="last trading date (included), YYYY-MM-DD")
+    s.add_argument("--timeframe", default="day", choices=[t.value for t in Timeframe])
+
+    s = sub.add_parser("quote", help="latest quote")
+    s.add_argument("code")
+
+    for name, help_text in (("balance", "cash and valuation"), ("positions", "open positions"), ("orders", "today's orders")):
+        s = sub.add_parser(name, help=help_text)
+        s.add_argument("--account", help="account id (default: the first)")
+
+    for side in ("buy", "sell"):
+        s = sub.add_parser(side, help=f"place a {side} order (limit with --price, else market)")
+        s.add_argument("code")
+        s.add_argument("quantity", type=int)
+        s.add_argument("--price", type=_price, help="limit price in KRW; omit for a market order")
+        s.add_argument("--account", help="account id (default: the first)")
+        s.add_argument("--client-order-id", default="", help="your own id, for a safe resend (default: generated)")
+
+    s = sub.add_parser("cancel", help="cancel a working order")
+    s.add_argument("order_id")
+
+    sub.add_parser("limits", help="rate-limit budgets and this connection's usage")
+    return p
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from jts_broker.simulator import SimulatorServer
+
+    server = SimulatorServer(args.host, args.port, data_dir=args.data_dir, session_date=args.session_date,
+                             initial_cash=args.cash, tick_interval_s=args.tick_interval)
+    server.start()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    out = console()
+    out.print(f"jts-broker simulator serving on {server.target}: replayed session {server.market.session_date}, "
+              f"{len(server.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in server.broker.accounts())}. Ctrl-C stops.")
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def _show(args: argparse.Namespace, value: Any, render: Any) -> None:
+    if args.json:
+        print(dump_json(value))
+    else:
+        console().print(render)
+
+
+def _run(args: argparse.Namespace, gateway: GrpcBrokerGateway) -> None:
+    cmd = args.command
+    if cmd == "symbols":
+        found = gateway.get_symbols(args.search, Market(args.market) if args.market else None)
+        _show(args, found, table(f"{len(found):,} symbols", found, ["code", "name", "market", "security_type", "sector", "listed_date"]))
+    elif cmd == "candles":
+        candles = gateway.get_candles(args.code, Timeframe(args.timeframe), args.start, args.end)
+        _show(args, candles, table(f"{args.code.upper()} {args.timeframe} candles, KRW ({len(candles)})", candles, ["time", *PRICE_COLUMNS], numeric=PRICE_COLUMNS))
+    elif cmd == "quote":
+        quote = gateway.get_quote(args.code)
+        _show(args, quote, record(f"Quote of {quote.symbol}", quote))
+    elif cmd == "balance":
+        balance = gateway.get_balance(args.account)
+        _show(args, balance, record(f"Balance of {balance.account_id} (KRW)", balance))
+    elif cmd == "positions":
+        positions = gateway.get_positions(args.account)
+        numeric = ["quantity", "sellable_quantity", "average_price", "last_price", "market_value", "unrealized_pnl"]
+        _show(args, positions, table("Positions", positions, ["account_id", "symbol", *numeric], numeric=numeric))
+    elif cmd == "orders":
+        orders = gateway.list_orders(args.account)
+        cols = ["order_id", "symbol", "side", "order_type", "quantity", "price", "status", "filled_quantity", "average_fill_price", "reject_reason"]
+        _show(args, orders, table("Orders", orders, cols, numeric=["quantity", "price", "filled_quantity", "average_fill_price"]))
+    elif cmd in ("buy", "sell"):
+        account = args.account or gateway.get_accounts()[0].account_id
+        order = OrderRequest(account, args.code, Side(cmd), args.quantity, OrderType.LIMIT if args.price is not None else OrderType.MARKET,
+                             args.price, client_order_id=args.client_order_id)
+        result = gateway.place_order(order)
+        _show(args, result, record(f"Order {result.order_id}" + (" (duplicate: already placed)" if result.duplicate else ""), result.order))
+    elif cmd == "cancel":
+        order = gateway.cancel_order(args.order_id)
+        _show(args, order, record(f"Order {order.order_id}", order))
+    elif cmd == "limits":
+        gateway.connect()
+        usage = gateway.rate_limiter.usage()
+        budgets = {b.value: str(RateLimit.for_broker(b)) for b in BrokerType}
+        if args.json:
+            print(dump_json({"budgets": budgets, "connection": {"broker": gateway.config.broker_type.value, "budget": str(gateway.rate_limiter.rate_limit), "usage": usage}}))
+        else:
+            out = console()
+            for broker, budget in budgets.items():
+                out.print(f"{broker:>7}: {budget}")
+            out.print(f"this connection ({gateway.config.target}): {usage.used}/{usage.limit} used in the last {usage.window_s:g} s, {usage.waiting} waiting")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "demo":
+            demo.run(console())
+            return 0
+        config = BrokerConfig.from_target(args.target, timeouts=Timeouts(connect_s=args.connect_timeout))
+        gateway = GrpcBrokerGateway(config)
+        try:
+            _run(args, gateway)
+        finally:
+            gateway.close()
+    except JtsBrokerError as error:
+        hint = " (is a server running? start one with `jts-broker serve`)" if error.code == "CONNECT_TIMEOUT" else ""
+        print(f"jts-broker: error: {error}{hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

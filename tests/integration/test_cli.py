@@ -1,0 +1,134 @@
+"""The jts-broker command: in-process against a simulator, and as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jts_broker.cli.main import main
+from tests.integration.test_gateway import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_candles_as_json_keep_exact_prices(capsys, simulator):
+    code, out, _ = run(capsys, "--target", simulator.target, "--json", "candles", "005930", "--start", "2024-01-02", "--end", "2024-01-02")
+    assert code == 0
+    [candle] = json.loads(out)
+    assert candle == {"time": "2024-01-02T00:00:00+09:00", "open": "78200", "high": "79800", "low": "78200", "close": "79600", "volume": 17142847}
+
+
+def test_buy_positions_orders_cancel(capsys, simulator):
+    target = ("--target", simulator.target)
+    code, out, _ = run(capsys, *target, "--json", "quote", "005930")
+    ask = json.loads(out)["ask"]
+    code, out, _ = run(capsys, *target, "--json", "buy", "005930", "3", "--price", ask)
+    assert code == 0 and json.loads(out)["order"]["status"] == "filled"
+    code, out, _ = run(capsys, *target, "--json", "positions")
+    assert json.loads(out)[0]["quantity"] == 3
+    code, out, _ = run(capsys, *target, "--json", "buy", "005930", "1", "--price", "150000")
+    order_id = json.loads(out)["order"]["order_id"]
+    code, out, _ = run(capsys, *target, "--json", "cancel", order_id)
+    assert code == 0 and json.loads(out)["status"] == "cancelled"
+    code, out, _ = run(capsys, *target, "orders")
+    assert code == 0 and order_id in out and "cancelled" in out
+    code, out, _ = run(capsys, *target, "balance")
+    assert code == 0 and "buying power" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("quote", "999999"), "symbol 999999 is not listed"),
+        (("buy", "005930", "1", "--price", "190050"), "off the tick grid"),
+        (("buy", "005930", "1", "--price", "300000"), "outside today's limits"),
+        (("buy", "005930", "0", "--price", "190000"), "quantity must be"),
+        (("balance", "--account", "00000000-00"), "account 00000000-00 is not known"),
+        (("candles", "005930", "--start", "2024-02-01", "--end", "2024-01-01"), "must not be before"),
+    ],
+)
+def test_user_mistakes_print_one_line_and_exit_1(capsys, simulator, argv, message):
+    code, out, err = run(capsys, "--target", simulator.target, *argv)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_an_unreachable_server_prints_one_line(capsys):
+    code, _, err = run(capsys, "--target", f"127.0.0.1:{free_port()}", "--connect-timeout", "0.3", "quote", "005930")
+    assert code == 1 and err.count("\n") == 1 and "cannot reach" in err and "jts-broker serve" in err
+
+
+def test_demo_runs_the_main_job(capsys):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    for step in ("Symbol search", "daily candles of 005930", "Quote of 005930", "Paper balance", "filled", "Positions", "cancelled", "Rate limit"):
+        assert step in out
+    assert "Demo complete" in out
+
+
+def cli(*argv: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kwargs)
+
+
+def serve_and_query(data_dir: Path | None, *query: str) -> tuple[str, str]:
+    port = free_port()
+    extra = ("--data-dir", str(data_dir)) if data_dir else ()
+    server = cli("serve", "--port", str(port), "--tick-interval", "0", *extra)
+    try:
+        line = server.stdout.readline()  # printed once the port is bound
+        assert f"127.0.0.1:{port}" in line, (line, server.stderr.read() if server.poll() is not None else "")
+        client = cli("--target", f"127.0.0.1:{port}", "--json", *query)
+        out, err = client.communicate(timeout=60)
+        return out, err
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_serve_and_query_as_separate_processes():
+    out, err = serve_and_query(None, "candles", "005930", "--start", "2024-01-02", "--end", "2024-01-02")
+    assert json.loads(out)[0]["close"] == "79600", err
+
+
+def test_serve_a_folder_of_csvs(tmp_path):
+    (tmp_path / "123450.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1000,1100,990,1050,500\n"
+                                         "2024-01-03,1050,1060,1000,1010,700\n2024-01-04,1010,1020,1000,1005,300\n")
+    out, err = serve_and_query(tmp_path, "candles", "123450", "--start", "2024-01-01", "--end", "2024-01-31")
+    candles = json.loads(out)
+    assert [c["close"] for c in candles[:2]] == ["1050", "1010"], err
+    # The latest day is the replayed session, still at its opening price.
+    assert (candles[2]["time"], candles[2]["open"], candles[2]["close"]) == ("2024-01-04T00:00:00+09:00", "1010", "1010")
+
+
+def test_serve_refuses_a_malformed_folder(tmp_path):
+    (tmp_path / "123450.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1000,900,990,1050,500\n")
+    server = cli("serve", "--port", "0", "--data-dir", str(tmp_path))
+    _, err = server.communicate(timeout=60)
+    assert server.returncode == 1 and "123450.csv:2" in err and "Traceback" not in err
+
+
+def test_serve_refuses_a_port_in_use():
+    port = free_port()
+    first = cli("serve", "--port", str(port), "--tick-interval", "0")
+    try:
+        assert str(port) in first.stdout.readline()
+        started = time.monotonic()
+        second = cli("serve", "--port", str(port))
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1 and "cannot bind" in err and time.monotonic() - started < 60
+    finally:
+        first.terminate()
+        first.wait(timeout=30)

@@ -1,0 +1,183 @@
+"""GrpcBrokerGateway against a real simulator on a loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import date, datetime
+from decimal import Decimal
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from jts_broker import (
+    KST,
+    AccountNotFound,
+    BrokerConfig,
+    BrokerUnavailable,
+    ConnectionStatus,
+    GrpcBrokerGateway,
+    InvalidRequest,
+    OrderNotFound,
+    OrderRejected,
+    OrderStatus,
+    RetryPolicy,
+    Side,
+    SymbolNotFound,
+    Timeframe,
+    Timeouts,
+    limit_order,
+    market_order,
+)
+from tests.conftest import ACCOUNT
+
+pytestmark = pytest.mark.integration
+
+
+def test_real_candle_of_2024_01_02(gateway):
+    [candle] = gateway.get_candles("005930", Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 2))
+    assert candle.time == datetime(2024, 1, 2, tzinfo=KST)
+    assert (candle.open, candle.high, candle.low, candle.close, candle.volume) == (78200, 79800, 78200, 79600, 17142847)
+    assert isinstance(candle.close, Decimal)
+
+
+def test_candles_are_ordered_and_cover_the_range(gateway):
+    candles = gateway.get_candles("000660", Timeframe.DAY, date(2025, 1, 1), date(2025, 12, 31))
+    times = [c.time for c in candles]
+    assert times == sorted(times) and len(times) == len(set(times))
+    assert times[0].date() == date(2025, 1, 2) and times[-1].date() == date(2025, 12, 30)
+    weeks = gateway.get_candles("000660", Timeframe.WEEK, date(2025, 1, 1), date(2025, 12, 31))
+    assert sum(w.volume for w in weeks) == sum(c.volume for c in candles)
+
+
+def test_minute_candles_where_held(gateway):
+    bars = gateway.get_candles("005930", Timeframe.MINUTE_1, date(2025, 6, 13), date(2025, 6, 13))
+    assert len(bars) == 360 and bars[0].time == datetime(2025, 6, 13, 9, 0, tzinfo=KST)
+    with pytest.raises(InvalidRequest, match="held for"):
+        gateway.get_candles("005930", Timeframe.MINUTE_1, date(2024, 1, 2), date(2024, 1, 2))
+
+
+def test_candles_many_fetches_in_parallel_inside_the_budget(gateway):
+    result = gateway.get_candles_many(["005930", "A000660", "035420"], Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 5))
+    assert list(result) == ["005930", "000660", "035420"]
+    assert all(len(c) == 4 for c in result.values())
+    with pytest.raises(SymbolNotFound):
+        gateway.get_candles_many(["005930", "999999"], Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 5))
+
+
+def test_symbol_master_search(gateway):
+    found = gateway.get_symbols("삼성전자")
+    assert [s.code for s in found] == ["005930", "005935"]
+    assert len(gateway.get_symbols()) == 2881
+    etf = gateway.get_symbol("069500")
+    assert etf.security_type.value == "etf"
+
+
+def test_a_session_from_quote_to_cancel(gateway, simulator):
+    quote = gateway.get_quote("005930")
+    assert quote.previous_close == Decimal(188700) and quote.time.tzinfo == KST
+    filled = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 10, quote.ask))
+    assert filled.status is OrderStatus.FILLED and not filled.duplicate
+    assert gateway.get_positions()[0].quantity == 10
+    working = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, quote.lower_limit))
+    assert working.status is OrderStatus.ACCEPTED
+    assert gateway.get_order_status(working.order_id).status is OrderStatus.ACCEPTED
+    assert gateway.cancel_order(working.order_id).status is OrderStatus.CANCELLED
+    assert [o.order_id for o in gateway.list_orders()] == [filled.order_id, working.order_id]
+    sold = gateway.place_order(market_order(ACCOUNT, "005930", Side.SELL, 10))
+    assert sold.status is OrderStatus.FILLED and sold.order.tax > 0
+    assert gateway.get_balance().realized_pnl == sold.order.average_fill_price * 10 - quote.ask * 10 - filled.order.commission - sold.order.commission - sold.order.tax
+
+
+def test_a_resend_with_the_same_client_order_id_creates_nothing(gateway):
+    order = limit_order(ACCOUNT, "005930", Side.BUY, 2, 190000, client_order_id="resend-1")
+    first = gateway.place_order(order)
+    second = gateway.place_order(order)
+    assert second.duplicate and second.order_id == first.order_id
+    assert len(gateway.list_orders()) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "code"),
+    [
+        (lambda g: g.get_quote("999999"), SymbolNotFound, "SYMBOL_NOT_FOUND"),
+        (lambda g: g.place_order(limit_order(ACCOUNT, "999999", Side.BUY, 1, 1000)), SymbolNotFound, "SYMBOL_NOT_FOUND"),
+        (lambda g: g.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, 190050)), OrderRejected, "TICK_SIZE"),
+        (lambda g: g.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, 300000)), OrderRejected, "PRICE_LIMIT"),
+        (lambda g: g.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 0, 190000)), InvalidRequest, "INVALID_QUANTITY"),
+        (lambda g: g.place_order(limit_order("00000000-00", "005930", Side.BUY, 1, 190000)), AccountNotFound, "ACCOUNT_NOT_FOUND"),
+        (lambda g: g.get_balance("00000000-00"), AccountNotFound, "ACCOUNT_NOT_FOUND"),
+        (lambda g: g.cancel_order("SIM-99999999"), OrderNotFound, "ORDER_NOT_FOUND"),
+        (lambda g: g.get_candles("005930", Timeframe.DAY, datetime(2024, 1, 2), datetime(2024, 1, 3)), InvalidRequest, ""),
+    ],
+    ids=["unknown-symbol-quote", "unknown-symbol-order", "off-tick", "beyond-limit", "quantity-0", "unknown-account-order",
+         "unknown-account-balance", "unknown-order", "naive-datetime"],
+)
+def test_failures_are_typed_errors_chained_from_grpc(gateway, call, error, code):
+    with pytest.raises(error) as info:
+        call(gateway)
+    assert info.value.code == code
+    local = code in ("INVALID_QUANTITY", "")  # caught before the network: nothing to chain from
+    assert isinstance(info.value.__cause__, grpc.RpcError) != local
+
+
+def test_the_simulator_refuses_malformed_orders_itself(simulator):
+    """The server does not trust the client's checks: a raw request with quantity 0 is refused."""
+    from jts_broker._generated.pb import common_pb2, trading_pb2, trading_pb2_grpc
+
+    with grpc.insecure_channel(simulator.target) as channel:
+        stub = trading_pb2_grpc.TradingServiceStub(channel)
+        request = trading_pb2.PlaceOrderRequest(account_id=ACCOUNT, client_order_id="raw-1", symbol="005930", side=1, order_type=1,
+                                                time_in_force=1, quantity=0, price=common_pb2.Decimal(value="190000"))
+        with pytest.raises(grpc.RpcError) as info:
+            stub.PlaceOrder(request)
+        assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        request.quantity, request.side = 1, 0
+        with pytest.raises(grpc.RpcError) as info:
+            stub.PlaceOrder(request)
+        assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and "side is missing" in info.value.details()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_server_is_broker_unavailable():
+    gateway = GrpcBrokerGateway(BrokerConfig(grpc_port=free_port(), timeouts=Timeouts(connect_s=0.3)))
+    with pytest.raises(BrokerUnavailable, match="cannot reach"):
+        gateway.get_quote("005930")
+    assert gateway.status is ConnectionStatus.ERROR
+    gateway.close()
+
+
+def test_a_server_gone_after_connect_is_broker_unavailable(simulator):
+    gateway = GrpcBrokerGateway(BrokerConfig.from_target(simulator.target, timeouts=Timeouts(read_s=0.5), retry=RetryPolicy(max_attempts=2)))
+    gateway.connect()
+    simulator.stop(0)
+    with pytest.raises(BrokerUnavailable) as info:
+        gateway.get_quote("005930")
+    assert isinstance(info.value.__cause__, grpc.RpcError)
+    gateway.close()
+
+
+def test_quote_stream_follows_the_replay(gateway, simulator):
+    received = []
+    with gateway.stream_quotes(["005930", "000660"]) as stream:
+        for quote in stream:
+            received.append(quote)
+            if len(received) == 2:  # the current quote of each symbol: now move the replay
+                threading.Thread(target=lambda: [simulator.step() for _ in range(3)]).start()
+            if quote.time > received[0].time:
+                break
+    assert {q.symbol for q in received[:2]} == {"005930", "000660"}
+    assert received[-1].time > received[0].time
+
+
+def test_health_check_is_the_standard_service(simulator):
+    with grpc.insecure_channel(simulator.target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "jts.broker.v1.MarketDataService", "jts.broker.v1.TradingService"):
+            assert stub.Check(health_pb2.HealthCheckRequest(service=service)).status == health_pb2.HealthCheckResponse.SERVING

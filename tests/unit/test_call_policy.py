@@ -1,0 +1,89 @@
+"""CallPolicy, the generated clients' wrapper of every call: token, deadline, retry, mapping."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from jts_broker import BrokerUnavailable, OrderRejected, RateLimit, RateLimiter, RetryPolicy, Timeouts
+from jts_broker._generated import aio_clients, clients
+from tests.unit.test_status_mapping import FakeRpcError
+
+FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
+
+
+class Flaky:
+    """A stand-in multicallable failing with ``codes`` in turn, then answering "ok"."""
+
+    def __init__(self, *codes: grpc.StatusCode) -> None:
+        self.codes = list(codes)
+        self.calls: list[float | None] = []
+
+    def __call__(self, request, timeout=None, metadata=()):
+        self.calls.append(timeout)
+        if self.codes:
+            raise FakeRpcError(self.codes.pop(0), "flaky")
+        return "ok"
+
+
+class AsyncFlaky(Flaky):
+    async def __call__(self, request, timeout=None, metadata=()):  # type: ignore[override]
+        return super().__call__(request, timeout, metadata)
+
+
+READ = clients.MethodInfo("/svc/Read", read_only=True)
+WRITE = clients.MethodInfo("/svc/Write", read_only=False)
+
+
+@pytest.fixture
+def limiter():
+    with RateLimiter(RateLimit(1000)) as limiter:
+        yield limiter
+
+
+def run_sync(limiter, flaky, method):
+    return clients.CallPolicy(limiter, Timeouts(read_s=1.5, order_s=2.5), FAST).unary(flaky, None, method)
+
+
+def run_async(limiter, flaky, method):
+    policy = aio_clients.CallPolicy(limiter, Timeouts(read_s=1.5, order_s=2.5), FAST)
+    return asyncio.run(policy.unary(flaky, None, aio_clients.MethodInfo(method.path, method.read_only)))
+
+
+@pytest.fixture(params=["sync", "async"])
+def runner(request):
+    return (run_sync, Flaky) if request.param == "sync" else (run_async, AsyncFlaky)
+
+
+def test_reads_are_retried_on_transient_statuses(runner, limiter):
+    run, make = runner
+    flaky = make(grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert run(limiter, flaky, READ) == "ok"
+    assert flaky.calls == [1.5, 1.5, 1.5]  # each attempt with the read deadline
+    assert limiter.usage().total == 3  # and each took its own token
+
+
+def test_retries_stop_at_max_attempts_and_raise_the_typed_error(runner, limiter):
+    run, make = runner
+    flaky = make(*[grpc.StatusCode.UNAVAILABLE] * 5)
+    with pytest.raises(BrokerUnavailable) as info:
+        run(limiter, flaky, READ)
+    assert len(flaky.calls) == 3 and isinstance(info.value.__cause__, grpc.RpcError)
+
+
+def test_orders_are_never_retried(runner, limiter):
+    run, make = runner
+    flaky = make(grpc.StatusCode.UNAVAILABLE)
+    with pytest.raises(BrokerUnavailable):
+        run(limiter, flaky, WRITE)
+    assert flaky.calls == [2.5]  # one attempt, with the order deadline
+
+
+def test_other_statuses_are_not_retried(runner, limiter):
+    run, make = runner
+    flaky = make(grpc.StatusCode.FAILED_PRECONDITION)
+    with pytest.raises(OrderRejected):
+        run(limiter, flaky, READ)
+    assert len(flaky.calls) == 1

@@ -1,0 +1,181 @@
+"""The paper-trading engine: KRX checks, fills, fees, the order lifecycle, deduplication."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from jts_broker import (
+    Account,
+    AccountNotFound,
+    AccountType,
+    DuplicateClientOrderId,
+    InvalidRequest,
+    Market,
+    OrderNotFound,
+    OrderRejected,
+    OrderStatus,
+    SecurityType,
+    Side,
+    Symbol,
+    SymbolNotFound,
+    TimeInForce,
+    limit_order,
+    market_order,
+)
+from jts_broker.paper.broker import PaperBroker
+from jts_broker.paper.market import BarMarket, DailyBar
+
+D = Decimal
+ACC = "P-1"
+DAY1, DAY2 = date(2026, 3, 16), date(2026, 3, 17)
+
+
+def make_broker(cash: int = 10_000_000, volume: int = 400_000) -> PaperBroker:
+    symbols = [Symbol("005930", "삼성전자", Market.KOSPI, SecurityType.STOCK), Symbol("069500", "KODEX 200", Market.KOSPI, SecurityType.ETF),
+               Symbol("000001", "Halted", Market.KOSDAQ, SecurityType.STOCK)]
+    daily = {
+        # up day: path 77,300 -> low 76,000 -> high 79,000 -> close 78,500
+        "005930": [DailyBar(DAY1, D(77000), D(77500), D(76500), D(77300), 1000), DailyBar(DAY2, D(77300), D(79000), D(76000), D(78500), volume)],
+        "069500": [DailyBar(DAY1, D(43335), D(43400), D(43200), D(43300), 1000), DailyBar(DAY2, D(43300), D(43500), D(43100), D(43400), volume)],
+        "000001": [DailyBar(DAY1, D(1000), D(1000), D(1000), D(1000), 10)],
+    }
+    market = BarMarket(symbols, daily, session_date=DAY2, steps_per_leg=1)
+    return PaperBroker(market, [Account(ACC, "p", AccountType.PAPER)], D(cash))
+
+
+def test_quotes_start_at_the_open_with_limits_from_the_previous_close():
+    broker = make_broker()
+    quote = broker.market.quote("005930")
+    assert (quote.price, quote.previous_close, quote.lower_limit, quote.upper_limit) == (D(77300), D(77300), D(54200), D(100400))
+    assert quote.ask == D(77400) and quote.bid == D(77300)
+
+
+def test_marketable_limit_buy_fills_at_the_ask_with_commission():
+    broker = make_broker()
+    result = broker.place(limit_order(ACC, "005930", Side.BUY, 10, 78000))
+    order = result.order
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 10
+    assert order.average_fill_price == D(77400)  # price improvement: the ask, not the limit
+    assert order.commission == D(116)  # floor(774,000 x 0.015%)
+    balance = broker.balance(ACC)
+    assert balance.cash == D(10_000_000 - 774_000 - 116)
+    [position] = broker.positions(ACC)
+    assert (position.quantity, position.average_price) == (10, D(77400))
+
+
+def test_resting_order_fills_when_the_replay_reaches_its_price_and_can_be_cancelled():
+    broker = make_broker()
+    resting = broker.place(limit_order(ACC, "005930", Side.BUY, 5, 76100)).order
+    other = broker.place(limit_order(ACC, "005930", Side.BUY, 5, 70000)).order
+    assert resting.status is OrderStatus.ACCEPTED
+    assert broker.balance(ACC).buying_power < broker.balance(ACC).cash  # reserved for the working orders
+    broker.market.advance()  # to the day's low, 76,000: ask 76,100
+    broker.on_market_step()
+    assert broker.order(resting.order_id).status is OrderStatus.FILLED
+    assert broker.order(resting.order_id).average_fill_price == D(76100)
+    cancelled = broker.cancel(other.order_id)
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert broker.balance(ACC).buying_power == broker.balance(ACC).cash
+    with pytest.raises(OrderRejected) as info:
+        broker.cancel(other.order_id)
+    assert info.value.code == "ORDER_NOT_CANCELLABLE"
+
+
+def test_depth_limits_fills_partial_then_the_rest_next_step():
+    broker = make_broker(cash=1_000_000_000, volume=4000)  # depth at the touch: 10 shares
+    order = broker.place(market_order(ACC, "005930", Side.BUY, 25)).order
+    assert (order.status, order.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 10)
+    broker.market.advance()
+    broker.on_market_step()
+    assert broker.order(order.order_id).filled_quantity == 20
+    broker.market.advance()
+    broker.on_market_step()
+    assert broker.order(order.order_id).status is OrderStatus.FILLED
+
+
+def test_ioc_cancels_the_rest_and_fok_fills_all_or_nothing():
+    broker = make_broker(cash=1_000_000_000, volume=4000)
+    ioc = broker.place(market_order(ACC, "005930", Side.BUY, 25, time_in_force=TimeInForce.IOC)).order
+    assert (ioc.status, ioc.filled_quantity) == (OrderStatus.CANCELLED, 10)
+    broker.market.advance()
+    fok = broker.place(market_order(ACC, "005930", Side.BUY, 25, time_in_force=TimeInForce.FOK)).order
+    assert (fok.status, fok.filled_quantity) == (OrderStatus.CANCELLED, 0)
+
+
+def test_sell_charges_tax_and_realizes_pnl():
+    broker = make_broker()
+    broker.place(limit_order(ACC, "005930", Side.BUY, 10, 77400))
+    broker.market.advance()
+    broker.market.advance()  # the high, 79,000
+    sell = broker.place(limit_order(ACC, "005930", Side.SELL, 10, 79000)).order
+    assert sell.status is OrderStatus.FILLED and sell.average_fill_price == D(79000)
+    assert sell.tax == D(1580)  # 790,000 x 0.20% (KOSPI, 2026)
+    assert sell.commission == D(118)
+    assert broker.positions(ACC) == []
+    assert broker.balance(ACC).realized_pnl == D(790_000 - 774_000 - 116 - 118 - 1580)  # both commissions and the tax
+
+
+def test_etfs_use_five_won_ticks_and_pay_no_tax():
+    broker = make_broker()
+    broker.place(limit_order(ACC, "069500", Side.BUY, 1, 43305))
+    sell = broker.place(limit_order(ACC, "069500", Side.SELL, 1, 43300)).order
+    assert sell.status is OrderStatus.FILLED and sell.tax == 0
+
+
+@pytest.mark.parametrize(
+    ("order", "code"),
+    [
+        (limit_order(ACC, "005930", Side.BUY, 1, 77350), "TICK_SIZE"),
+        (limit_order(ACC, "005930", Side.BUY, 1, 100500), "PRICE_LIMIT"),
+        (limit_order(ACC, "005930", Side.BUY, 1, 54100), "PRICE_LIMIT"),
+        (limit_order(ACC, "005930", Side.BUY, 200, 77400), "INSUFFICIENT_BUYING_POWER"),
+        (market_order(ACC, "005930", Side.BUY, 100), "INSUFFICIENT_BUYING_POWER"),  # reserved at the upper limit
+        (limit_order(ACC, "005930", Side.SELL, 1, 77300), "INSUFFICIENT_QUANTITY"),
+        (limit_order(ACC, "000001", Side.BUY, 1, 1000), "NO_SESSION"),
+    ],
+)
+def test_rejections_are_recorded_with_a_reason(order, code):
+    broker = make_broker()
+    with pytest.raises(OrderRejected) as info:
+        broker.place(order)
+    assert info.value.code == code and info.value.order_id
+    recorded = broker.order(info.value.order_id)
+    assert (recorded.status, recorded.reject_code) == (OrderStatus.REJECTED, code)
+    assert broker.balance(ACC).buying_power == broker.balance(ACC).cash  # nothing left reserved
+
+
+def test_errors_before_acceptance_record_nothing():
+    broker = make_broker()
+    with pytest.raises(AccountNotFound):
+        broker.place(limit_order("nope", "005930", Side.BUY, 1, 77400))
+    with pytest.raises(SymbolNotFound):
+        broker.place(limit_order(ACC, "999999", Side.BUY, 1, 77400))
+    with pytest.raises(InvalidRequest):
+        broker.place(limit_order(ACC, "005930", Side.BUY, 0, 77400))
+    assert broker.orders(ACC) == []
+    with pytest.raises(OrderNotFound):
+        broker.order("SIM-404")
+
+
+def test_a_client_order_id_is_never_executed_twice():
+    broker = make_broker()
+    first = broker.place(limit_order(ACC, "005930", Side.BUY, 10, 77400, client_order_id="c-1"))
+    again = broker.place(limit_order(ACC, "005930", Side.BUY, 10, 77400, client_order_id="c-1"))
+    assert again.duplicate and again.order == first.order
+    assert len(broker.orders(ACC)) == 1 and broker.positions(ACC)[0].quantity == 10
+    with pytest.raises(DuplicateClientOrderId):
+        broker.place(limit_order(ACC, "005930", Side.BUY, 11, 77400, client_order_id="c-1"))
+    assert broker.order_by_client_id(ACC, "c-1").order_id == first.order_id
+
+
+def test_a_resent_rejected_order_is_rejected_again_with_the_same_id():
+    broker = make_broker()
+    with pytest.raises(OrderRejected) as first:
+        broker.place(limit_order(ACC, "005930", Side.BUY, 1, 77350, client_order_id="c-2"))
+    with pytest.raises(OrderRejected) as second:
+        broker.place(limit_order(ACC, "005930", Side.BUY, 1, 77350, client_order_id="c-2"))
+    assert first.value.order_id == second.value.order_id
+    assert len(broker.orders(ACC)) == 1

@@ -1,0 +1,120 @@
+"""The budget is never exceeded, callers at capacity wait, and the usage snapshot is right."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from jts_broker import BrokerType, InvalidRequest, RateLimit, RateLimiter, RateLimitExceeded
+from jts_broker.domain.errors import ConfigurationError
+
+
+def max_in_window(stamps: list[float], window_s: float) -> int:
+    stamps = sorted(stamps)
+    best, lo = 0, 0
+    for hi, t in enumerate(stamps):
+        while t - stamps[lo] >= window_s:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def test_presets_follow_the_spec():
+    assert RateLimit.for_broker(BrokerType.KIS) == RateLimit(20, 1.0)
+    assert RateLimit.for_broker(BrokerType.CREON) == RateLimit(15, 1.0)
+    assert RateLimit.for_broker(BrokerType.KIWOOM) == RateLimit(5, 1.0)
+
+
+@pytest.mark.parametrize("bad", [dict(limit=0), dict(limit=1.5), dict(limit=5, interval_s=0)])
+def test_bad_budgets_are_configuration_errors(bad):
+    with pytest.raises(ConfigurationError):
+        RateLimit(**bad)
+
+
+def test_sixteen_threads_never_exceed_the_budget():
+    limit = 10
+    stamps: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + 2.5
+    with RateLimiter(RateLimit(limit, 1.0)) as limiter:
+
+        def worker() -> None:
+            while time.monotonic() < stop_at:
+                limiter.acquire()
+                with lock:
+                    stamps.append(time.monotonic())
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert max_in_window(stamps, 1.0) <= limit
+    assert len(stamps) >= 2 * limit  # it did run at the budget, not far below it
+
+
+def test_a_call_at_capacity_waits_then_succeeds():
+    with RateLimiter(RateLimit(2, 0.5)) as limiter:
+        limiter.acquire()
+        limiter.acquire()
+        started = time.monotonic()
+        limiter.acquire()
+        assert time.monotonic() - started >= 0.3  # it waited for the window to move on
+        assert limiter.usage().total == 3
+
+
+def test_a_bounded_wait_raises_with_retry_after():
+    with RateLimiter(RateLimit(1, 5.0)) as limiter:
+        limiter.acquire()
+        with pytest.raises(RateLimitExceeded) as info:
+            limiter.acquire(timeout_s=0.05)
+        assert info.value.retry_after_s > 0
+        assert limiter.usage().used == 1  # the denied call took nothing
+
+
+def test_usage_counts_the_window_and_the_waiting():
+    with RateLimiter(RateLimit(3, 0.4)) as limiter:
+        for _ in range(3):
+            limiter.acquire()
+        usage = limiter.usage()
+        assert (usage.used, usage.limit, usage.window_s, usage.utilization) == (3, 3, 0.4, 1.0)
+        waiter = threading.Thread(target=limiter.acquire)
+        waiter.start()
+        deadline = time.monotonic() + 1
+        while limiter.usage().waiting == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert limiter.usage().waiting in (0, 1)  # it may already have been served
+        waiter.join()
+        time.sleep(0.45)
+        assert limiter.usage().used == 0  # expired tokens no longer count
+        assert limiter.usage().total == 4
+
+
+def test_weight_outside_the_budget_is_refused():
+    with RateLimiter(RateLimit(3)) as limiter, pytest.raises(InvalidRequest):
+        limiter.acquire(weight=4)
+
+
+def test_async_acquire_does_not_block_the_event_loop():
+    async def scenario() -> tuple[int, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        with RateLimiter(RateLimit(2, 0.5)) as limiter:
+            task = asyncio.create_task(ticker())
+            for _ in range(4):  # the last two wait about half a second
+                await limiter.acquire_async()
+            task.cancel()
+            return ticks, limiter.usage().total
+
+    ticks, total = asyncio.run(scenario())
+    assert total == 4
+    assert ticks >= 10  # the loop kept running while callers waited
