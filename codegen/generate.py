@@ -6,6 +6,7 @@ Steps:
    descriptor set with source comments.
 2. The project's Jinja2 templates render, from that descriptor set:
    - ``clients.py`` and ``aio_clients.py`` from one template (``is_async`` False / True);
+   - ``gateway.py`` and ``aio_gateway.py`` (``GrpcBrokerGateway`` and its asyncio twin) likewise;
    - ``mappers.py`` (upb messages) and ``betterproto_mappers.py`` from one template, proto <->
      domain, driven by ``codegen/mapping.toml``.
 
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +244,11 @@ def add_banners(root: Path) -> None:
 
 def generate(out: Path) -> None:
     mapping = tomllib.loads((Path(__file__).parent / "mapping.toml").read_text())
-    sys.path.insert(0, str(ROOT / "sdk"))  # the mapper template reads the domain's field types
+    # The mapper template reads the domain's field types. Import jts_broker.domain without running
+    # jts_broker/__init__.py, which imports generated code that may not exist yet.
+    package = types.ModuleType("jts_broker")
+    package.__path__ = [str(ROOT / "sdk" / "jts_broker")]
+    sys.modules.setdefault("jts_broker", package)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["snake"] = snake
 
@@ -260,6 +266,9 @@ def generate(out: Path) -> None:
             modules = sorted({mod for s in services for m in s.methods for mod in (m.input_module, m.output_module)})
             text = env.get_template("clients.py.j2").render(services=services, modules=modules, is_async=is_async)
             (stage / name).write_text(BANNER.format(source="codegen/templates/clients.py.j2") + text)
+        for is_async, name in ((False, "gateway.py"), (True, "aio_gateway.py")):
+            text = env.get_template("gateway.py.j2").render(is_async=is_async)
+            (stage / name).write_text(BANNER.format(source="codegen/templates/gateway.py.j2") + text)
         for runtime, name in (("upb", "mappers.py"), ("betterproto", "betterproto_mappers.py")):
             text = env.get_template("mappers.py.j2").render(messages=messages, enums=enums, upb=runtime == "upb")
             (stage / name).write_text(BANNER.format(source="codegen/templates/mappers.py.j2 and codegen/mapping.toml") + text)

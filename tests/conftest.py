@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jts_broker import BrokerConfig, GrpcBrokerGateway, RateLimit
+from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateLimit
 from jts_broker.simulator import SimulatorServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -22,10 +25,59 @@ def simulator() -> Iterator[SimulatorServer]:
         yield server
 
 
-@pytest.fixture
-def gateway(simulator: SimulatorServer) -> Iterator[GrpcBrokerGateway]:
+class _SyncStream:
+    def __init__(self, stream: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._stream, self._loop = stream, loop
+
+    def __iter__(self) -> _SyncStream:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return self._loop.run_until_complete(self._stream.__anext__())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def __enter__(self) -> _SyncStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.run_until_complete(self._stream.aclose())
+
+
+class AsyncAsSync:
+    """Runs an ``AsyncGrpcBrokerGateway`` on a private event loop behind the blocking interface,
+    so every gateway test is written once and run against both twins."""
+
+    def __init__(self, gateway: AsyncGrpcBrokerGateway) -> None:
+        self._gateway = gateway
+        self._loop = asyncio.new_event_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._gateway, name)
+        if name == "stream_quotes":
+            return lambda symbols: _SyncStream(attr(symbols), self._loop)
+        if inspect.iscoroutinefunction(attr):
+            return lambda *args, **kwargs: self._loop.run_until_complete(attr(*args, **kwargs))
+        return attr
+
+    def shutdown(self) -> None:
+        self._loop.run_until_complete(self._gateway.close())
+        self._loop.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def gateway(request: pytest.FixtureRequest, simulator: SimulatorServer) -> Iterator[Any]:
+    """A connected gateway of each kind; the async one driven through ``AsyncAsSync``."""
     # A budget that does not bind: these tests are about behaviour, not throttling.
-    gw = GrpcBrokerGateway(BrokerConfig.from_target(simulator.target, rate_limit=RateLimit(1000)))
-    gw.connect()
-    yield gw
-    gw.close()
+    config = BrokerConfig.from_target(simulator.target, rate_limit=RateLimit(1000))
+    if request.param == "sync":
+        gw = GrpcBrokerGateway(config)
+        gw.connect()
+        yield gw
+        gw.close()
+    else:
+        adapted = AsyncAsSync(AsyncGrpcBrokerGateway(config))
+        adapted.connect()
+        yield adapted
+        adapted.shutdown()

@@ -7,6 +7,8 @@ Prices are KRW ``Decimal``; times are tz-aware in Asia/Seoul; symbols are 6-char
         candles = gateway.get_candles("005930", Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 31))
 """
 
+from ._generated.aio_gateway import AsyncGrpcBrokerGateway
+from ._generated.gateway import GrpcBrokerGateway
 from .domain.config import AccountConfig, BrokerConfig
 from .domain.enums import AccountType, BrokerType, ConnectionStatus, Market, OrderStatus, OrderType, SecurityType, Side, Timeframe, TimeInForce
 from .domain.errors import (
@@ -34,7 +36,6 @@ from .domain.policies import RateLimit, RetryPolicy, Timeouts
 from .domain.symbols import normalize_symbol
 from .domain.timeutil import KST
 from .domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
-from .gateways.grpc_gateway import GrpcBrokerGateway
 from .gateways.mock import MockBrokerGateway
 from .policies.rate_limiter import RateLimiter, RateLimitUsage
 
@@ -46,6 +47,7 @@ __all__ = [
     "AccountConfig",
     "AccountNotFound",
     "AccountType",
+    "AsyncGrpcBrokerGateway",
     "AsyncQuoteStream",
     "AuthenticationFailed",
     "Balance",

@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from jts_broker import (
     KST,
     AccountNotFound,
+    AsyncGrpcBrokerGateway,
     BrokerConfig,
     BrokerUnavailable,
     ConnectionStatus,
@@ -22,7 +23,6 @@ from jts_broker import (
     OrderNotFound,
     OrderRejected,
     OrderStatus,
-    RetryPolicy,
     Side,
     SymbolNotFound,
     Timeframe,
@@ -30,7 +30,7 @@ from jts_broker import (
     limit_order,
     market_order,
 )
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, AsyncAsSync
 
 pytestmark = pytest.mark.integration
 
@@ -145,22 +145,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_unreachable_server_is_broker_unavailable():
-    gateway = GrpcBrokerGateway(BrokerConfig(grpc_port=free_port(), timeouts=Timeouts(connect_s=0.3)))
+@pytest.mark.parametrize("kind", [GrpcBrokerGateway, AsyncGrpcBrokerGateway])
+def test_an_unreachable_server_is_broker_unavailable(kind):
+    gateway = AsyncAsSync(kind(BrokerConfig(grpc_port=free_port(), timeouts=Timeouts(connect_s=0.3)))) if kind is AsyncGrpcBrokerGateway \
+        else kind(BrokerConfig(grpc_port=free_port(), timeouts=Timeouts(connect_s=0.3)))
     with pytest.raises(BrokerUnavailable, match="cannot reach"):
         gateway.get_quote("005930")
     assert gateway.status is ConnectionStatus.ERROR
-    gateway.close()
 
 
-def test_a_server_gone_after_connect_is_broker_unavailable(simulator):
-    gateway = GrpcBrokerGateway(BrokerConfig.from_target(simulator.target, timeouts=Timeouts(read_s=0.5), retry=RetryPolicy(max_attempts=2)))
-    gateway.connect()
+def test_a_server_gone_after_connect_is_broker_unavailable(gateway, simulator):
+    gateway.get_quote("005930")
     simulator.stop(0)
     with pytest.raises(BrokerUnavailable) as info:
         gateway.get_quote("005930")
     assert isinstance(info.value.__cause__, grpc.RpcError)
-    gateway.close()
 
 
 def test_quote_stream_follows_the_replay(gateway, simulator):
@@ -174,6 +173,25 @@ def test_quote_stream_follows_the_replay(gateway, simulator):
                 break
     assert {q.symbol for q in received[:2]} == {"005930", "000660"}
     assert received[-1].time > received[0].time
+
+
+def test_steps_taken_while_a_stream_opens_are_not_lost(gateway, simulator):
+    stream = gateway.stream_quotes(["005930"])
+    for _ in range(3):
+        simulator.step()
+    target = simulator.market.quote("005930")
+    watchdog = threading.Timer(10, stream.__exit__, (None, None, None))  # ends the stream instead of hanging
+    watchdog.start()
+    try:
+        seen = None
+        for quote in stream:
+            seen = quote
+            if quote.time == target.time:
+                break
+    finally:
+        watchdog.cancel()
+        stream.__exit__(None, None, None)
+    assert seen is not None and seen.time == target.time and seen.price == target.price
 
 
 def test_health_check_is_the_standard_service(simulator):

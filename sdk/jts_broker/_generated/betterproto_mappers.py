@@ -11,7 +11,7 @@ enums by name (``*_UNSPECIFIED`` <-> None). A required value missing from a mess
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -21,7 +21,7 @@ from jts_broker.domain.timeutil import KST
 
 from .betterproto.jts.broker import v1 as bp
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _missing(what: str) -> ServerError:
@@ -64,7 +64,7 @@ def timestamp_from_proto(message: datetime | None, what: str = "time") -> dateti
 
 def timestamp_to_proto(value: datetime) -> datetime:
     """betterproto2 takes the ``datetime`` itself; it must be tz-aware."""
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def date_from_proto(message: bp.Date | None) -> date | None:

@@ -20,8 +20,8 @@ import grpc
 from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.policies import RetryPolicy, Timeouts
 from jts_broker.policies.rate_limiter import RateLimiter
-from jts_broker.policies.retrying import retrying as _retrying
 from jts_broker.policies.retrying import is_retryable
+from jts_broker.policies.retrying import retrying as _retrying
 
 from .pb import market_data_pb2, trading_pb2
 

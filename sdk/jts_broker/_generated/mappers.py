@@ -11,19 +11,19 @@ enums by name (``*_UNSPECIFIED`` <-> None). A required value missing from a mess
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from jts_broker.domain import enums, market_data, trading
 from jts_broker.domain.errors import ServerError
 from jts_broker.domain.timeutil import KST
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from .pb import common_pb2, market_data_pb2, trading_pb2
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _missing(what: str) -> ServerError:

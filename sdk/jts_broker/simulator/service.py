@@ -115,13 +115,15 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
             if not request.symbols:
                 raise InvalidRequest("at least one symbol is required", code="INVALID_SYMBOL")
             codes = list(dict.fromkeys(_symbol(s) for s in request.symbols))
+            # Read the step before the snapshot: a step taken in between is then sent again rather
+            # than lost (the comparison below drops a repeat of the same quote).
+            step = self.market.step
             last = {code: self.market.quote(code) for code in codes}
         except JtsBrokerError as error:
             _abort(context, error)
             return
         for quote in last.values():
             yield m.quote_to_proto(quote)
-        step = self.market.step
         while context.is_active():
             new_step = self.market.wait_for_change(step, self._poll_s)
             if new_step == step:
