@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install codegen codegen-check lint test demo bench
+.PHONY: help install redis-server codegen codegen-check lint test demo bench
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -12,10 +12,18 @@ help: ## Show the targets
 install: $(STAMP) ## Create .venv and install the SDK with its dev tools (editable)
 
 $(STAMP): pyproject.toml
+	@command -v redis-server >/dev/null || $(MAKE) --no-print-directory redis-server
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The shared-budget tests start a real redis-server of their own on a free loopback port.
+redis-server:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing redis-server (Debian package) for the shared-budget tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else echo "redis-server is needed by the tests: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; fi
 
 codegen: $(STAMP) ## Regenerate sdk/jts_broker/_generated from protos/ and codegen/templates/
 	$(PY) -m codegen.generate

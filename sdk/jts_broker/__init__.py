@@ -32,12 +32,12 @@ from .domain.errors import (
 from .domain.gateway import AsyncQuoteStream, IAsyncBrokerGateway, IBrokerGateway, QuoteStream
 from .domain.market_data import Candle, Quote, Symbol
 from .domain.orders import limit_order, market_order, new_client_order_id
-from .domain.policies import RateLimit, RetryPolicy, Timeouts
+from .domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy, RetryPolicy, Timeouts
 from .domain.symbols import normalize_symbol
 from .domain.timeutil import KST
 from .domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 from .gateways.mock import MockBrokerGateway
-from .policies.rate_limiter import RateLimiter, RateLimitUsage
+from .policies.rate_limiter import RateLimiter, RateLimitUsage, WindowUsage
 
 __version__ = "0.1.0"
 
@@ -78,8 +78,11 @@ __all__ = [
     "Position",
     "Quote",
     "QuoteStream",
+    "RateBudget",
+    "RateCategory",
     "RateLimit",
     "RateLimitExceeded",
+    "RateLimitPolicy",
     "RateLimitUsage",
     "RateLimiter",
     "RequestCancelled",
@@ -92,6 +95,7 @@ __all__ = [
     "TimeInForce",
     "Timeframe",
     "Timeouts",
+    "WindowUsage",
     "__version__",
     "limit_order",
     "market_order",

@@ -58,12 +58,23 @@ def test_sixteen_threads_never_exceed_the_budget():
 
 def test_a_call_at_capacity_waits_then_succeeds():
     with RateLimiter(RateLimit(2, 0.5)) as limiter:
-        limiter.acquire()
-        limiter.acquire()
         started = time.monotonic()
-        limiter.acquire()
-        assert time.monotonic() - started >= 0.3  # it waited for the window to move on
+        for _ in range(3):
+            limiter.acquire()
+        # The third token exists only once the first has left its window (0.5 s + the margin).
+        assert time.monotonic() - started >= 0.5 + limiter.policy.margin_s
         assert limiter.usage().total == 3
+
+
+def test_tokens_are_paced_rather_than_released_in_bursts():
+    stamps = []
+    with RateLimiter(RateLimit(20, 1.0)) as limiter:
+        for _ in range(20):
+            limiter.acquire()
+            stamps.append(time.monotonic())
+    # 2 per 100 ms: no 100-ms span holds more than 2 of the 20, and all 20 take about 0.9 s.
+    assert max_in_window(stamps, 0.099) <= 2
+    assert stamps[-1] - stamps[0] >= 0.85
 
 
 def test_a_bounded_wait_raises_with_retry_after():

@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 
 from jts_broker._transport.status import error_from_rpc
-from jts_broker.domain.policies import RetryPolicy, Timeouts
+from jts_broker.domain.policies import RateCategory, RetryPolicy, Timeouts
 from jts_broker.policies.rate_limiter import RateLimiter
 from jts_broker.policies.retrying import async_retrying as _retrying
 from jts_broker.policies.retrying import is_retryable
@@ -35,7 +35,17 @@ class MethodInfo:
 
     path: str
     read_only: bool
-    """Free of side effects (NO_SIDE_EFFECTS): safe to retry; uses the read deadline."""
+    """Free of side effects (NO_SIDE_EFFECTS): safe to retry; uses the read deadline and spends the
+    query budget. Other methods are orders: one attempt, the order deadline, the order budget."""
+
+    @property
+    def name(self) -> str:
+        """The RPC name, e.g. ``"GetCandles"`` (the key of rate-limit weights)."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def category(self) -> RateCategory:
+        return RateCategory.QUERY if self.read_only else RateCategory.ORDER
 
 
 class CallPolicy:
@@ -57,7 +67,7 @@ class CallPolicy:
     async def unary(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> Any:
         timeout_s = self.timeouts.read_s if method.read_only else self.timeouts.order_s
         try:
-            return await self._attempt(multicallable, request, timeout_s)
+            return await self._attempt(multicallable, request, timeout_s, method)
         except grpc.RpcError as exc:
             if not (method.read_only and self.retry.max_attempts > 1 and is_retryable(exc)):
                 raise error_from_rpc(exc, method.path) from exc
@@ -67,17 +77,17 @@ class CallPolicy:
         try:
             async for attempt in _retrying(self.retry, attempts_made=1):
                 with attempt:
-                    return await self._attempt(multicallable, request, timeout_s)
+                    return await self._attempt(multicallable, request, timeout_s, method)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, method.path) from exc
         raise AssertionError("unreachable: the retry loop returns or raises")
 
-    async def _attempt(self, multicallable: Callable[..., Any], request: Any, timeout_s: float) -> Any:
-        await self.rate_limiter.acquire_async()
+    async def _attempt(self, multicallable: Callable[..., Any], request: Any, timeout_s: float, method: MethodInfo) -> Any:
+        await self.rate_limiter.acquire_async(method.category, self.rate_limiter.weight_of(method.name))
         return await multicallable(request, timeout=timeout_s, metadata=self.metadata)
 
     async def server_stream(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> ResponseStream[Any]:
-        await self.rate_limiter.acquire_async()
+        await self.rate_limiter.acquire_async(method.category, self.rate_limiter.weight_of(method.name))
         return ResponseStream(multicallable(request, metadata=self.metadata), method.path)
 
 

@@ -73,7 +73,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     def __init__(self, config: BrokerConfig, *, max_workers: int = 8) -> None:
         self.config = config
-        self._limiter = RateLimiter(config.effective_rate_limit)
+        self._limiter = RateLimiter(config.rate_limit_policy)
         self._max_workers = max_workers
         self._lock = asyncio.Lock()
         self._status = ConnectionStatus.DISCONNECTED

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 
 from jts_broker._transport.status import error_from_rpc
-from jts_broker.domain.policies import RetryPolicy, Timeouts
+from jts_broker.domain.policies import RateCategory, RetryPolicy, Timeouts
 from jts_broker.policies.rate_limiter import RateLimiter
 from jts_broker.policies.retrying import is_retryable
 from jts_broker.policies.retrying import retrying as _retrying
@@ -34,7 +34,17 @@ class MethodInfo:
 
     path: str
     read_only: bool
-    """Free of side effects (NO_SIDE_EFFECTS): safe to retry; uses the read deadline."""
+    """Free of side effects (NO_SIDE_EFFECTS): safe to retry; uses the read deadline and spends the
+    query budget. Other methods are orders: one attempt, the order deadline, the order budget."""
+
+    @property
+    def name(self) -> str:
+        """The RPC name, e.g. ``"GetCandles"`` (the key of rate-limit weights)."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def category(self) -> RateCategory:
+        return RateCategory.QUERY if self.read_only else RateCategory.ORDER
 
 
 class CallPolicy:
@@ -56,7 +66,7 @@ class CallPolicy:
     def unary(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> Any:
         timeout_s = self.timeouts.read_s if method.read_only else self.timeouts.order_s
         try:
-            return self._attempt(multicallable, request, timeout_s)
+            return self._attempt(multicallable, request, timeout_s, method)
         except grpc.RpcError as exc:
             if not (method.read_only and self.retry.max_attempts > 1 and is_retryable(exc)):
                 raise error_from_rpc(exc, method.path) from exc
@@ -66,17 +76,17 @@ class CallPolicy:
         try:
             for attempt in _retrying(self.retry, attempts_made=1):
                 with attempt:
-                    return self._attempt(multicallable, request, timeout_s)
+                    return self._attempt(multicallable, request, timeout_s, method)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, method.path) from exc
         raise AssertionError("unreachable: the retry loop returns or raises")
 
-    def _attempt(self, multicallable: Callable[..., Any], request: Any, timeout_s: float) -> Any:
-        self.rate_limiter.acquire()
+    def _attempt(self, multicallable: Callable[..., Any], request: Any, timeout_s: float, method: MethodInfo) -> Any:
+        self.rate_limiter.acquire(method.category, self.rate_limiter.weight_of(method.name))
         return multicallable(request, timeout=timeout_s, metadata=self.metadata)
 
     def server_stream(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> ResponseStream[Any]:
-        self.rate_limiter.acquire()
+        self.rate_limiter.acquire(method.category, self.rate_limiter.weight_of(method.name))
         return ResponseStream(multicallable(request, metadata=self.metadata), method.path)
 
 

@@ -56,7 +56,7 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def __init__(self, config: BrokerConfig, *, max_workers: int = 8) -> None:
         self.config = config
-        self._limiter = RateLimiter(config.effective_rate_limit)
+        self._limiter = RateLimiter(config.rate_limit_policy)
         self._max_workers = max_workers
         self._lock = threading.Lock()
         self._status = ConnectionStatus.DISCONNECTED

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .enums import AccountType, BrokerType
 from .errors import ConfigurationError
-from .policies import RateLimit, RetryPolicy, Timeouts
+from .policies import RateLimit, RateLimitPolicy, RetryPolicy, Timeouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,9 @@ class BrokerConfig:
         broker_type: which brokerage the gateway wraps; picks the default rate limit.
         grpc_host: gateway host; loopback by default.
         grpc_port: gateway port, 1-65535.
-        rate_limit: request budget; None means :meth:`RateLimit.for_broker` of ``broker_type``.
+        rate_limit: request budgets: a :class:`RateLimitPolicy`, one :class:`RateLimit` for every
+            call, or None for the broker's published windows (``RateLimitPolicy.published``;
+            KIS paper budgets apply when the first account is a paper account).
         accounts: the accounts to trade; the first is the default.
         timeouts: deadlines in seconds.
         retry: retry policy of reads.
@@ -39,7 +41,7 @@ class BrokerConfig:
     broker_type: BrokerType = BrokerType.KIS
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50551
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimitPolicy | RateLimit | None = None
     accounts: tuple[AccountConfig, ...] = ()
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -58,9 +60,14 @@ class BrokerConfig:
         return f"{host}:{self.grpc_port}"
 
     @property
-    def effective_rate_limit(self) -> RateLimit:
-        """``rate_limit``, or the broker's preset when none is set."""
-        return self.rate_limit or RateLimit.for_broker(self.broker_type)
+    def rate_limit_policy(self) -> RateLimitPolicy:
+        """The budgets in force: ``rate_limit`` as a policy, or the broker's published windows."""
+        if isinstance(self.rate_limit, RateLimitPolicy):
+            return self.rate_limit
+        if isinstance(self.rate_limit, RateLimit):
+            return RateLimitPolicy.single(self.rate_limit)
+        account_type = self.accounts[0].account_type if self.accounts else AccountType.REAL
+        return RateLimitPolicy.published(self.broker_type, account_type)
 
     @classmethod
     def from_target(cls, target: str, **kwargs: object) -> BrokerConfig:

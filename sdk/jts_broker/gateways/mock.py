@@ -13,6 +13,7 @@ from jts_broker.domain.errors import BrokerUnavailable, InvalidRequest
 from jts_broker.domain.gateway import DateLike, IBrokerGateway, QuoteStream
 from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.orders import prepare_order
+from jts_broker.domain.policies import RateCategory
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import as_instant, now_kst
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
@@ -77,7 +78,7 @@ class MockBrokerGateway(IBrokerGateway):
         self.market = BarMarket([s for s, _ in MOCK_SYMBOLS], daily, session_date=session)
         self.broker = PaperBroker(self.market, [Account(a.account_id, a.account_name, a.account_type) for a in accounts],
                                   initial_cash, order_id_prefix="MOCK")
-        self._limiter = RateLimiter(self.config.effective_rate_limit)
+        self._limiter = RateLimiter(self.config.rate_limit_policy)
         self._status = ConnectionStatus.DISCONNECTED
         self._lock = threading.Lock()
 
@@ -107,12 +108,13 @@ class MockBrokerGateway(IBrokerGateway):
                 self.broker.on_market_step()
             return moved
 
-    def _call(self) -> None:
+    def _call(self, method: str, category: RateCategory = RateCategory.QUERY) -> None:
+        """Spend the tokens the gRPC gateway would for RPC ``method``."""
         if self._status is not ConnectionStatus.CONNECTED:
             if self._status is ConnectionStatus.ERROR:
                 raise BrokerUnavailable("mock gateway is in ERROR state")
             self.connect()
-        self._limiter.acquire()
+        self._limiter.acquire(category, self._limiter.weight_of(method))
 
     def _account(self, account_id: str | None) -> str:
         if account_id is None:
@@ -122,23 +124,23 @@ class MockBrokerGateway(IBrokerGateway):
         return account_id
 
     def get_accounts(self) -> list[Account]:
-        self._call()
+        self._call("ListAccounts")
         return self.broker.accounts()
 
     def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]:
         _requests.list_symbols(query, market)
-        self._call()
+        self._call("ListSymbols")
         q = query.strip().lower()
         return [s for s in self.market.symbols() if (market is None or s.market is market) and (not q or q in s.code.lower() or q in s.name.lower())]
 
     def get_symbol(self, code: str) -> Symbol:
         code = normalize_symbol(code)
-        self._call()
+        self._call("GetSymbol")
         return self.market.symbol(code)
 
     def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]:
         _requests.candles(symbol, timeframe, start, end)
-        self._call()
+        self._call("GetCandles")
         return self.market.candles(normalize_symbol(symbol), timeframe, as_instant(start, name="start"), as_instant(end, name="end", end_of_day=True))
 
     def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]:
@@ -146,7 +148,7 @@ class MockBrokerGateway(IBrokerGateway):
 
     def get_quote(self, symbol: str) -> Quote:
         code = normalize_symbol(symbol)
-        self._call()
+        self._call("GetQuote")
         return self.market.quote(code)
 
     def stream_quotes(self, symbols: Iterable[str]) -> QuoteStream:
@@ -154,30 +156,30 @@ class MockBrokerGateway(IBrokerGateway):
 
     def get_balance(self, account_id: str | None = None) -> Balance:
         account = self._account(account_id)
-        self._call()
+        self._call("GetBalance")
         return self.broker.balance(account)
 
     def get_positions(self, account_id: str | None = None) -> list[Position]:
         account = self._account(account_id)
-        self._call()
+        self._call("GetPositions")
         return self.broker.positions(account)
 
     def place_order(self, order: OrderRequest) -> OrderResult:
         prepared = prepare_order(order)
-        self._call()
+        self._call("PlaceOrder", RateCategory.ORDER)
         return self.broker.place(prepared)
 
     def cancel_order(self, order_id: str) -> Order:
         oid = _requests.order_id(order_id)
-        self._call()
+        self._call("CancelOrder", RateCategory.ORDER)
         return self.broker.cancel(oid)
 
     def get_order_status(self, order_id: str) -> Order:
         oid = _requests.order_id(order_id)
-        self._call()
+        self._call("GetOrder")
         return self.broker.order(oid)
 
     def list_orders(self, account_id: str | None = None) -> list[Order]:
         account = self._account(account_id)
-        self._call()
+        self._call("ListOrders")
         return self.broker.orders(account)

@@ -14,13 +14,15 @@ from grpc_reflection.v1alpha import reflection
 
 from jts_broker._generated.pb import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
 from jts_broker._transport.channel import MAX_MESSAGE_BYTES
-from jts_broker.domain.enums import AccountType
+from jts_broker.domain.enums import AccountType, BrokerType
 from jts_broker.domain.errors import BrokerUnavailable
+from jts_broker.domain.policies import RateLimitPolicy
 from jts_broker.domain.trading import Account
 from jts_broker.paper.broker import PaperBroker
 from jts_broker.paper.market import BarMarket
 
 from .data_loader import load_market
+from .limits import BudgetEnforcer, RateLimitInterceptor
 from .service import MarketDataService, TradingService
 
 DEFAULT_ACCOUNTS = (
@@ -47,17 +49,21 @@ class SimulatorServer:
         tick_interval_s: seconds between replay steps of the session; 0 stops the clock (tests
             drive it with :meth:`step`).
         market: a ready market (overrides ``data_dir`` and ``session_date``).
+        rate_limits: budgets to enforce per account and category like a broker; None: none.
+        broker_type: whose error codes to answer with when a budget is exceeded.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, data_dir: Path | None = None, session_date: date | None = None,
                  accounts: tuple[Account, ...] = DEFAULT_ACCOUNTS, initial_cash: Decimal = Decimal(100_000_000),
-                 tick_interval_s: float = 1.0, max_workers: int = 16, market: BarMarket | None = None) -> None:
+                 tick_interval_s: float = 1.0, max_workers: int = 16, market: BarMarket | None = None,
+                 rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK) -> None:
         self.host = host
         self._requested_port = port
         self.market = market or load_market(data_dir, session_date)
         self.broker = PaperBroker(self.market, accounts, initial_cash)
         self.tick_interval_s = tick_interval_s
         self._max_workers = max_workers
+        self.enforcer = BudgetEnforcer(rate_limits, broker_type) if rate_limits else None
         self._server: grpc.Server | None = None
         self._health: health.HealthServicer | None = None
         self._stop_clock = threading.Event()
@@ -77,7 +83,9 @@ class SimulatorServer:
         """
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.so_reuseport", 0)]
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="jts-sim"), options=options)
+        interceptors = [RateLimitInterceptor(self.enforcer)] if self.enforcer else []
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="jts-sim"), options=options,
+                             interceptors=interceptors)
         market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketDataService(self.market), server)
         trading_pb2_grpc.add_TradingServiceServicer_to_server(TradingService(self.broker), server)
         self._health = health.HealthServicer()

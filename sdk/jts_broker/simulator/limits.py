@@ -1,0 +1,119 @@
+"""Rate limits enforced by the simulator the way brokers enforce theirs: per account and category,
+over the broker's published windows, refusing what is over with RESOURCE_EXHAUSTED and the
+broker's own error code.
+
+The counting here is a plain sliding window written independently of pyrate-limiter on purpose:
+it is the referee the SDK's client-side limiter is tested against, so it must not share its code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from jts_broker._generated.pb import common_pb2, market_data_pb2, trading_pb2
+from jts_broker._transport.status import DETAIL_KEY
+from jts_broker.domain.enums import BrokerType
+from jts_broker.domain.policies import RateCategory, RateLimitPolicy
+
+# (error code, message) the brokers answer when a limit is exceeded, by category.
+BROKER_CODES: dict[BrokerType, dict[RateCategory, tuple[str, str]]] = {
+    BrokerType.KIS: {c: ("EGW00201", "초당 거래건수를 초과하였습니다.") for c in RateCategory},
+    BrokerType.KIWOOM: {RateCategory.QUERY: ("-200", "시세조회 과부하"), RateCategory.ORDER: ("-308", "주문전송 과부하")},
+    BrokerType.CREON: {c: ("4", "요청 제한 개수 초과") for c in RateCategory},
+    BrokerType.MOCK: {c: ("RATE_LIMITED", "rate limit exceeded") for c in RateCategory},
+}
+
+
+def _read_only_methods() -> dict[str, bool]:
+    out = {}
+    for module in (market_data_pb2, trading_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                read_only = method.GetOptions().idempotency_level == method.GetOptions().NO_SIDE_EFFECTS
+                out[f"/{service.full_name}/{method.name}"] = read_only
+    return out
+
+
+class BudgetEnforcer:
+    """Counts calls per (category, account) and refuses those over any window.
+
+    Attributes:
+        admitted: calls let through. rejected: calls refused. Both since start, thread-safe.
+    """
+
+    def __init__(self, policy: RateLimitPolicy, broker_type: BrokerType = BrokerType.MOCK) -> None:
+        self.policy = policy
+        self.broker_type = broker_type
+        self.admitted = 0
+        self.rejected = 0
+        self._arrivals: dict[tuple[RateCategory, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, method: str, category: RateCategory, account_id: str) -> float | None:
+        """None when the call may go ahead, else seconds until it could."""
+        category = category if category in self.policy.categories else RateCategory.QUERY
+        windows = self.policy.budget(category).windows
+        weight = self.policy.weights.get(method, 1)
+        now = time.monotonic()
+        with self._lock:
+            arrivals = self._arrivals.setdefault((category, account_id), deque())
+            horizon = max(w.interval_s for w in windows)
+            while arrivals and arrivals[0] <= now - horizon:
+                arrivals.popleft()
+            for window in windows:
+                inside = [t for t in arrivals if t > now - window.interval_s]
+                if len(inside) + weight > window.limit:
+                    self.rejected += 1
+                    return inside[len(inside) + weight - window.limit - 1] + window.interval_s - now
+            arrivals.extend([now] * weight)
+            self.admitted += 1
+            return None
+
+    def code(self, category: RateCategory) -> tuple[str, str]:
+        return BROKER_CODES[self.broker_type][category if category in self.policy.categories else RateCategory.QUERY]
+
+
+class RateLimitInterceptor(grpc.ServerInterceptor):
+    """Wraps every jts.broker.v1 handler with the enforcer (health and reflection are free)."""
+
+    def __init__(self, enforcer: BudgetEnforcer) -> None:
+        self.enforcer = enforcer
+        self._read_only = _read_only_methods()
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        method = details.method
+        if handler is None or method not in self._read_only:
+            return handler
+        category = RateCategory.QUERY if self._read_only[method] else RateCategory.ORDER
+        name = method.rsplit("/", 1)[-1]
+
+        def check(request: Any, context: grpc.ServicerContext) -> None:
+            wait_s = self.enforcer.admit(name, category, getattr(request, "account_id", ""))
+            if wait_s is not None:
+                code, message = self.enforcer.code(category)
+                detail = common_pb2.ErrorDetail(code="RATE_LIMITED", message=message, broker_code=code, retry_after_seconds=max(0.0, wait_s))
+                context.set_trailing_metadata(((DETAIL_KEY, detail.SerializeToString()),))
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{message} ({code})")
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                check(request, context)
+                return inner(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+        inner_stream = handler.unary_stream
+
+        def stream(request: Any, context: grpc.ServicerContext) -> Any:
+            check(request, context)
+            yield from inner_stream(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)

@@ -1,0 +1,102 @@
+"""A load-generating process for the shared-budget tests: N threads (or asyncio tasks) call
+get_quote through one gateway for a fixed time and write each token's acquire time (epoch
+seconds) to a file, one per line.
+
+    python -m tests.integration.load_worker TARGET BACKEND KEY LIMIT START_AT SECONDS OUT [--threads N | --tasks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateBudget, RateLimit, RateLimitPolicy
+
+
+def policy(backend: str, key: str, limit: int) -> RateLimitPolicy:
+    return RateLimitPolicy(RateBudget((RateLimit(limit, 1.0),)), backend=backend, key=key)
+
+
+def instrument(limiter, stamps: list[float], lock: threading.Lock) -> None:
+    """Record the moment each token is granted: when the budget's bucket admits it, under the
+    limiter's lock (the test's instrument, not the SDK's; stamping after acquire() returns
+    would measure thread and event-loop scheduling instead)."""
+    for budget in limiter._budgets.values():
+        bucket = budget.store.bucket
+        put = bucket.put
+
+        def timed_put(item, put=put):
+            admitted = put(item)
+            if admitted is True:
+                with lock:
+                    stamps.append(time.time())
+            return admitted
+
+        bucket.put = timed_put
+
+
+def run_threads(config: BrokerConfig, start_at: float, seconds: float, threads: int) -> list[float]:
+    stamps: list[float] = []
+    lock = threading.Lock()
+    gateway = GrpcBrokerGateway(config)
+    gateway.connect()
+    instrument(gateway.rate_limiter, stamps, lock)
+    stop_at = start_at + seconds
+
+    def work() -> None:
+        time.sleep(max(0.0, start_at - time.time()))
+        while time.time() < stop_at:
+            gateway.get_quote("005930")
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    gateway.close()
+    return stamps
+
+
+def run_tasks(config: BrokerConfig, start_at: float, seconds: float, tasks: int) -> list[float]:
+    stamps: list[float] = []
+
+    async def main() -> None:
+        gateway = AsyncGrpcBrokerGateway(config)
+        await gateway.connect()
+        instrument(gateway.rate_limiter, stamps, threading.Lock())
+        stop_at = start_at + seconds
+
+        async def work() -> None:
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            while time.time() < stop_at:
+                await gateway.get_quote("005930")
+
+        await asyncio.gather(*(work() for _ in range(tasks)))
+        await gateway.close()
+
+    asyncio.run(main())
+    return stamps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    for name in ("target", "backend", "key"):
+        p.add_argument(name)
+    p.add_argument("limit", type=int)
+    p.add_argument("start_at", type=float)
+    p.add_argument("seconds", type=float)
+    p.add_argument("out", type=Path)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--tasks", type=int, default=0)
+    args = p.parse_args()
+    config = BrokerConfig.from_target(args.target, rate_limit=policy(args.backend, args.key, args.limit))
+    run = run_tasks if args.tasks else run_threads
+    stamps = run(config, args.start_at, args.seconds, args.tasks or args.threads)
+    args.out.write_text("".join(f"{s:.6f}\n" for s in stamps))
+
+
+if __name__ == "__main__":
+    main()
