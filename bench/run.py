@@ -4,6 +4,8 @@
     wrapper, upb decode, generated mapper to frozen dataclasses with ``Decimal`` and tz-aware
     times) vs a raw grpcio stub call that decodes the same response with upb and reads every field.
 (b) a small unary call, ``get_quote``: p50 through the gateway vs the raw stub.
+(c) rate limiting per backend (memory, SQLite file, Redis): the cost of one acquire with a token
+    free, and the fraction of a 20/s limit that 32 competing threads get in 5 s.
 The rate budget is set high enough not to bind, but each gateway call still takes its token.
 For scale it also times betterproto2 parsing the same 10k-candle response.
 
@@ -12,15 +14,21 @@ Prints a table; the last line is a JSON object with the ratios (gateway / raw; l
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from jts_broker import BrokerConfig, GrpcBrokerGateway, Market, RateLimit, SecurityType, Symbol, Timeframe
+from jts_broker import BrokerConfig, GrpcBrokerGateway, Market, RateBudget, RateLimit, RateLimiter, RateLimitPolicy, SecurityType, Symbol, Timeframe
 from jts_broker._generated import mappers as m
 from jts_broker._generated.betterproto.jts.broker import v1 as bp
 from jts_broker._generated.pb import market_data_pb2, market_data_pb2_grpc
@@ -56,6 +64,115 @@ def median_ms(fn, runs: int) -> float:
         fn()
         samples.append((time.perf_counter() - started) * 1000)
     return statistics.median(samples)
+
+
+def acquire_overhead_us(backend: str) -> float:
+    """Median cost of one acquire with a token free (a budget far from binding)."""
+    limiter = RateLimiter(RateLimitPolicy(RateBudget.of((1_000_000, 1.0)), backend=backend, key=f"bench-{time.time_ns()}"))
+    try:
+        for _ in range(200):
+            limiter.acquire()
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(400):
+                limiter.acquire()
+            samples.append((time.perf_counter() - started) / 400 * 1e6)
+        return statistics.median(samples)
+    finally:
+        limiter.close()
+
+
+def contention_fraction(backend: str, limit: int = 20, seconds: float = 5.0, threads: int = 32) -> float:
+    """Tokens granted to ``threads`` competing callers in ``seconds``, as a fraction of the limit."""
+    limiter = RateLimiter(RateLimitPolicy(RateBudget.of((limit, 1.0)), backend=backend, key=f"bench-{time.time_ns()}"))
+    granted = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def work() -> None:
+        nonlocal granted
+        while True:
+            limiter.acquire()
+            if time.monotonic() >= stop_at:
+                return
+            with lock:
+                granted += 1
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    limiter.close()
+    return granted / (limit * seconds)
+
+
+def fairness(waiters: int = 24, limit: int = 10) -> float:
+    """Waiters arrive 5 ms apart at a spent budget; the fraction of pairs served in arrival order
+    (1.0: first come, first served; 0.5: no better than chance)."""
+    limiter = RateLimiter(RateLimitPolicy(RateBudget.of((limit, 1.0)), margin_s=0.0))
+    for _ in range(limit):
+        limiter.acquire()
+    served: list[int] = []
+    lock = threading.Lock()
+
+    def wait(i: int) -> None:
+        limiter.acquire()
+        with lock:
+            served.append(i)
+
+    threads = []
+    for i in range(waiters):
+        threads.append(threading.Thread(target=wait, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.005)
+    for t in threads:
+        t.join()
+    limiter.close()
+    pairs = [(a, b) for x, a in enumerate(served) for b in served[x + 1:]]
+    return sum(a < b for a, b in pairs) / len(pairs)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as work:
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", work],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(100):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                    break
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def rate_limit_bench(result: dict[str, object]) -> None:
+    print()
+    print(f"{'rate-limit backend':<20}{'acquire, token free (us)':>26}{'achieved, 32 threads at 20/s':>32}")
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
+        backends = {"memory": "memory", "sqlite": f"sqlite:///{tmp}/bench.sqlite", "redis": redis_url}
+        for name, backend in backends.items():
+            if backend is None:
+                print(f"{name:<20}{'(redis-server not installed)':>26}")
+                continue
+            overhead, fraction = acquire_overhead_us(backend), contention_fraction(backend)
+            result[f"acquire_{name}_us"] = round(overhead, 1)
+            result[f"contention_fraction_{name}"] = round(fraction, 3)
+            print(f"{name:<20}{overhead:>26.1f}{fraction:>31.1%}")
+    order = fairness()
+    result["fairness_in_order_pairs"] = round(order, 3)
+    print(f"fairness: {order:.0%} of waiter pairs served in arrival order (1.0 = FIFO, 0.5 = chance)")
 
 
 def main() -> None:
@@ -113,6 +230,7 @@ def main() -> None:
     print(f"{'get_candles, 10,000 daily candles (median ms)':<44}{candles_gw:>12.2f}{candles_raw:>12.2f}{result['candles_10k_ratio']:>8.2f}")
     print(f"{'get_quote, unary (p50 ms)':<44}{unary_gw:>12.3f}{unary_raw:>12.3f}{result['unary_p50_ratio']:>8.2f}")
     print(f"for scale: parsing the {len(wire):,}-byte response takes {upb_parse:.2f} ms with upb, {bp_parse:.1f} ms with betterproto2")
+    rate_limit_bench(result)
     sys.stdout.flush()
     print(json.dumps(result))
 

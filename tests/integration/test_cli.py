@@ -132,3 +132,29 @@ def test_serve_refuses_a_port_in_use():
     finally:
         first.terminate()
         first.wait(timeout=30)
+
+
+def test_limits_watch_sees_the_load_of_another_process(capsys, tmp_path):
+    """`limits` reads a shared budget: the tokens another process takes show up, then expire."""
+    from jts_broker import RateLimit, RateLimitPolicy
+    from jts_broker.simulator import SimulatorServer
+
+    with SimulatorServer(tick_interval_s=0, rate_limits=RateLimitPolicy.single(RateLimit(20))) as referee:
+        host, port = referee.target.split(":")
+        config = tmp_path / "jts-broker.toml"
+        backend = f"sqlite:///{tmp_path / 'budget.sqlite'}"
+        config.write_text(f'[brokers.sim]\nhost = "{host}"\nport = {port}\n[brokers.sim.rate_limits]\nquery = [[20, 1.0]]\n'
+                          f'backend = "{backend}"\nkey = "shared-test"\n')  # the key load_worker uses
+        start_at = time.time() + 2.5
+        load = subprocess.Popen([sys.executable, "-m", "tests.integration.load_worker", referee.target, backend, "shared-test", "20",
+                                 str(start_at), "3", str(tmp_path / "stamps.txt"), "--threads", "8"])
+        time.sleep(max(0.0, start_at - time.time()) + 1.5)
+        code, out, _ = run(capsys, "--config", str(config), "--json", "limits")
+        during = json.loads(out)["usage"][0]["windows"][0]["used"]
+        code, out, _ = run(capsys, "--config", str(config), "limits", "--watch", "--duration", "0.6", "--interval", "0.2")
+        assert code == 0 and "█" in out and "/20" in out
+        assert load.wait(timeout=60) == 0
+        time.sleep(1.2)
+        code, out, _ = run(capsys, "--config", str(config), "--json", "limits")
+        after = json.loads(out)["usage"][0]["windows"][0]["used"]
+    assert during >= 15 and after == 0

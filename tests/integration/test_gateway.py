@@ -154,6 +154,18 @@ def test_an_unreachable_server_is_broker_unavailable(kind):
     assert gateway.status is ConnectionStatus.ERROR
 
 
+@pytest.mark.parametrize("kind", [GrpcBrokerGateway, AsyncGrpcBrokerGateway])
+def test_connect_checks_health_and_refuses_a_server_not_serving(kind, simulator):
+    from grpc_health.v1 import health_pb2
+
+    simulator._health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    gateway = kind(BrokerConfig.from_target(simulator.target))
+    gateway = AsyncAsSync(gateway) if kind is AsyncGrpcBrokerGateway else gateway
+    with pytest.raises(BrokerUnavailable) as info:
+        gateway.connect()
+    assert info.value.code == "NOT_SERVING" and gateway.status is ConnectionStatus.ERROR
+
+
 def test_a_server_gone_after_connect_is_broker_unavailable(gateway, simulator):
     gateway.get_quote("005930")
     simulator.stop(0)

@@ -88,3 +88,35 @@ def test_redis_budget_shared_by_4_processes_of_32_threads(tmp_path, referee, red
 def test_64_asyncio_tasks_on_the_async_path(tmp_path, referee):
     stamps, start_at = run_load(tmp_path, referee.target, "memory", 1, "--tasks", 64)
     check(stamps, start_at, referee)
+
+
+def test_the_redis_workaround_counts_what_the_stock_script_misses(redis_url):
+    """The over-admission in isolation: an entry stamped after the caller's own timestamp (another
+    caller, or a stale retry) is invisible to pyrate-limiter's stock script, not to ours."""
+    import redis
+    from pyrate_limiter import Rate, RateItem, RedisBucket
+
+    from jts_broker.policies.buckets import FixedRedisBucket, now_ms
+
+    client = redis.Redis.from_url(redis_url)
+    rates = [Rate(1, 1000)]
+    for cls, key, admits_second in ((RedisBucket, "stock", True), (FixedRedisBucket, "fixed", False)):
+        bucket = RedisBucket.init(rates, client, key) if cls is RedisBucket else FixedRedisBucket.create(rates, client, key)
+        now = now_ms()
+        assert bucket.put(RateItem("a", now + 200))  # stamped later than the next caller's clock
+        assert bucket.put(RateItem("b", now)) is admits_second  # 2 in a 1-per-second window if admitted
+    client.close()
+
+
+def test_the_stale_stamp_workaround_restamps_retries(tmp_path):
+    from pyrate_limiter import Rate, RateItem
+
+    from jts_broker.policies.buckets import open_store
+
+    for backend in ("memory", f"sqlite:///{tmp_path / 's.sqlite'}"):
+        store = open_store(backend, [Rate(5, 1000)], "stale")
+        clock = store.bucket.now  # each bucket's own clock (the memory bucket's is monotonic)
+        item = RateItem("x", clock() - 800)  # as a retry stamped by planned sleeps would be
+        assert store.bucket.put(item)
+        assert item.timestamp >= clock() - 50  # recorded at the time it was really admitted
+        store.close()

@@ -129,3 +129,95 @@ def test_async_acquire_does_not_block_the_event_loop():
     ticks, total = asyncio.run(scenario())
     assert total == 4
     assert ticks >= 10  # the loop kept running while callers waited
+
+
+def test_published_presets():
+    from jts_broker import AccountType, RateBudget, RateCategory, RateLimitPolicy
+
+    kis = RateLimitPolicy.published(BrokerType.KIS)
+    assert kis.query == RateBudget.of((18, 1.0)) and kis.categories == (RateCategory.QUERY,)
+    assert RateLimitPolicy.published(BrokerType.KIS, AccountType.PAPER).query == RateBudget.of((1, 1.0))
+    creon = RateLimitPolicy.published(BrokerType.CREON)
+    assert creon.query == RateBudget.of((15, 1.0), (60, 15.0)) and creon.order == RateBudget.of((20, 15.0))
+    kiwoom = RateLimitPolicy.published(BrokerType.KIWOOM)
+    assert kiwoom.query == kiwoom.order == RateBudget.of((5, 1.0))
+    assert kis.budget(RateCategory.ORDER) is kis.query  # KIS counts every call together
+
+
+@pytest.mark.parametrize("windows", [((20, 1.0), (10, 15.0)), ((20, 1.0), (30, 1.0)), ((5, 1.0), (60, 2.0))])
+def test_windows_must_grow_without_raising_the_rate(windows):
+    from jts_broker import RateBudget
+
+    with pytest.raises(ConfigurationError):
+        RateBudget.of(*windows)
+
+
+def test_policy_checks_its_values():
+    from jts_broker import RateBudget, RateLimitPolicy
+
+    budget = RateBudget.of((5, 1.0))
+    for bad in (dict(weights={"GetCandles": 0}), dict(max_wait_s=-1), dict(backend="mysql://x"), dict(margin_s=2)):
+        with pytest.raises(ConfigurationError):
+            RateLimitPolicy(budget, **bad)
+
+
+def in_order_fraction(served: list[int]) -> float:
+    pairs = [(a, b) for x, a in enumerate(served) for b in served[x + 1:]]
+    return sum(a < b for a, b in pairs) / len(pairs)
+
+
+def test_waiting_threads_are_served_in_arrival_order():
+    served: list[int] = []
+    lock = threading.Lock()
+    with RateLimiter(RateLimit(5, 0.5)) as limiter:
+        for _ in range(5):
+            limiter.acquire()
+
+        def wait(i: int) -> None:
+            limiter.acquire()
+            with lock:
+                served.append(i)
+
+        threads = []
+        for i in range(12):
+            threads.append(threading.Thread(target=wait, args=(i,)))
+            threads[-1].start()
+            time.sleep(0.01)
+        for t in threads:
+            t.join()
+    assert in_order_fraction(served) >= 0.9  # pyrate-limiter alone: about 0.5
+
+
+def test_waiting_coroutines_are_served_in_arrival_order():
+    async def scenario() -> list[int]:
+        served: list[int] = []
+        with RateLimiter(RateLimit(5, 0.5)) as limiter:
+            for _ in range(5):
+                await limiter.acquire_async()
+
+            async def wait(i: int) -> None:
+                await limiter.acquire_async()
+                served.append(i)
+
+            tasks = []
+            for i in range(12):
+                tasks.append(asyncio.create_task(wait(i)))
+                await asyncio.sleep(0.01)
+            await asyncio.gather(*tasks)
+        return served
+
+    assert in_order_fraction(asyncio.run(scenario())) >= 0.9
+
+
+def test_a_queued_caller_gives_up_at_its_own_deadline():
+    with RateLimiter(RateLimit(1, 2.0)) as limiter:
+        limiter.acquire()
+        head = threading.Thread(target=limiter.acquire)  # waits about 2 s at the head of the line
+        head.start()
+        time.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(RateLimitExceeded):
+            limiter.acquire(timeout_s=0.2)
+        assert time.monotonic() - started < 1.0
+        head.join()
+        assert limiter.usage().denials == 1 and limiter.usage().total == 2

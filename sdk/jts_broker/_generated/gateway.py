@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jts_broker._transport.channel import insecure_channel as _open_channel
+from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.config import BrokerConfig
 from jts_broker.domain.enums import ConnectionStatus, Market, Timeframe
 from jts_broker.domain.errors import BrokerUnavailable, InvalidRequest
@@ -93,11 +95,30 @@ class GrpcBrokerGateway(IBrokerGateway):
                 raise BrokerUnavailable(
                     f"cannot reach the gateway at {self.config.target} within {self.config.timeouts.connect_s:g} s",
                     code="CONNECT_TIMEOUT") from None
+            self._check_health(channel)
             policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry)
             self._channel = channel
             self._market = MarketDataServiceClient(channel, policy)
             self._trading = TradingServiceClient(channel, policy)
             self._status = ConnectionStatus.CONNECTED
+
+    def _check_health(self, channel: grpc.Channel) -> None:
+        """A ``grpc.health.v1`` check of the server before calling it connected (it also warms the
+        channel, so the first real call does not pay its set-up cost). A server without the health
+        service is taken as serving; one that answers NOT_SERVING is unavailable."""
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(), timeout=self.config.timeouts.connect_s)
+        except grpc.RpcError as exc:
+            if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+                return
+            channel.close()
+            self._status = ConnectionStatus.ERROR
+            raise error_from_rpc(exc, "/grpc.health.v1.Health/Check") from exc
+        if response.status != health_pb2.HealthCheckResponse.SERVING:
+            channel.close()
+            self._status = ConnectionStatus.ERROR
+            raise BrokerUnavailable(f"the gateway at {self.config.target} is not serving", code="NOT_SERVING")
 
     def disconnect(self) -> None:
         with self._lock:

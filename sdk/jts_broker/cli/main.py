@@ -13,26 +13,31 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from jts_broker import (
+    AccountType,
     BrokerConfig,
     BrokerType,
+    ConfigurationError,
     GrpcBrokerGateway,
     JtsBrokerError,
     Market,
     OrderType,
-    RateLimit,
+    RateLimitPolicy,
     Side,
     Timeframe,
     Timeouts,
 )
+from jts_broker.config_file import load_config
 from jts_broker.domain.trading import OrderRequest
 
 from . import demo
+from .limits import show as show_limits
 from .render import console, dump_json, record, table
 
 DEFAULT_TARGET = "127.0.0.1:50551"
@@ -58,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default=os.environ.get("JTS_BROKER_TARGET", DEFAULT_TARGET), help="gateway host:port (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S", help="seconds to wait for the server (default: %(default)s)")
+    p.add_argument("--config", type=Path, help="jts-broker.toml with brokers, accounts and rate limits")
+    p.add_argument("--broker", metavar="NAME", help="broker of --config to use (default: the first)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the paper-trading simulator (real KRX prices)")
@@ -67,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--session-date", type=_date, help="trading date to replay (default: the latest in the data)")
     s.add_argument("--tick-interval", type=float, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
     s.add_argument("--cash", type=_price, default=Decimal(100_000_000), help="starting cash per paper account, KRW (default: 100,000,000)")
+    s.add_argument("--emulate", choices=[b.value for b in BrokerType], default="mock",
+                   help="broker whose rate limits and error codes to enforce (default: mock, no limits)")
+    s.add_argument("--limits", choices=["published", "spec"], default="published", help="which figures of --emulate to enforce (default: %(default)s)")
 
     sub.add_parser("demo", help="start the simulator in-process and walk through the main job over gRPC")
 
@@ -98,20 +108,28 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cancel", help="cancel a working order")
     s.add_argument("order_id")
 
-    sub.add_parser("limits", help="rate-limit budgets and this connection's usage")
+    s = sub.add_parser("limits", help="rate-limit budgets and their usage (--watch: live bars)")
+    s.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
+    s.add_argument("--interval", type=float, default=0.25, metavar="S", help="seconds between redraws (default: %(default)s)")
+    s.add_argument("--duration", type=float, metavar="S", help="stop watching after S seconds")
     return p
 
 
 def _serve(args: argparse.Namespace) -> int:
     from jts_broker.simulator import SimulatorServer
 
+    emulate = BrokerType(args.emulate)
+    limits = None
+    if emulate is not BrokerType.MOCK:
+        limits = RateLimitPolicy.published(emulate, AccountType.PAPER) if args.limits == "published" else RateLimitPolicy.spec(emulate)
     server = SimulatorServer(args.host, args.port, data_dir=args.data_dir, session_date=args.session_date,
-                             initial_cash=args.cash, tick_interval_s=args.tick_interval)
+                             initial_cash=args.cash, tick_interval_s=args.tick_interval, rate_limits=limits, broker_type=emulate)
     server.start()
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     out = console()
     out.print(f"jts-broker simulator serving on {server.target}: replayed session {server.market.session_date}, "
-              f"{len(server.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in server.broker.accounts())}. Ctrl-C stops.")
+              f"{len(server.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in server.broker.accounts())}, "
+              f"rate limits: {limits or 'none'}. Ctrl-C stops.")
     try:
         server.wait()
     except KeyboardInterrupt:
@@ -158,16 +176,28 @@ def _run(args: argparse.Namespace, gateway: GrpcBrokerGateway) -> None:
         order = gateway.cancel_order(args.order_id)
         _show(args, order, record(f"Order {order.order_id}", order))
     elif cmd == "limits":
-        gateway.connect()
-        usage = gateway.rate_limiter.usage()
-        budgets = {b.value: str(RateLimit.for_broker(b)) for b in BrokerType}
         if args.json:
-            print(dump_json({"budgets": budgets, "connection": {"broker": gateway.config.broker_type.value, "budget": str(gateway.rate_limiter.rate_limit), "usage": usage}}))
+            print(dump_json({"budget": str(gateway.rate_limiter.policy), "usage": gateway.rate_limiter.usages()}))
         else:
-            out = console()
-            for broker, budget in budgets.items():
-                out.print(f"{broker:>7}: {budget}")
-            out.print(f"this connection ({gateway.config.target}): {usage.used}/{usage.limit} used in the last {usage.window_s:g} s, {usage.waiting} waiting")
+            show_limits(console(), gateway.rate_limiter, args.broker_name, args.watch, args.interval, args.duration)
+
+
+def _config(args: argparse.Namespace) -> BrokerConfig:
+    """The connection: a broker of --config (with --target overriding its address), or --target."""
+    timeouts = Timeouts(connect_s=args.connect_timeout)
+    args.broker_name = args.target
+    if args.config is None:
+        return BrokerConfig.from_target(args.target, timeouts=timeouts)
+    brokers = load_config(args.config)
+    name = args.broker or next(iter(brokers))
+    if name not in brokers:
+        raise ConfigurationError(f"{args.config}: no broker named {name!r} (configured: {', '.join(brokers)})")
+    args.broker_name = name
+    config = replace(brokers[name], timeouts=timeouts)
+    if "JTS_BROKER_TARGET" in os.environ or args.target != DEFAULT_TARGET:
+        target = BrokerConfig.from_target(args.target)
+        config = replace(config, grpc_host=target.grpc_host, grpc_port=target.grpc_port)
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,8 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             demo.run(console())
             return 0
-        config = BrokerConfig.from_target(args.target, timeouts=Timeouts(connect_s=args.connect_timeout))
-        gateway = GrpcBrokerGateway(config)
+        gateway = GrpcBrokerGateway(_config(args))
         try:
             _run(args, gateway)
         finally:

@@ -94,9 +94,10 @@ class RateLimitPolicy:
         backend: where the tokens live: ``"memory"`` (this process), ``"sqlite:///path"``
             (processes of one machine) or ``"redis://host:port/db"`` (several machines).
         key: name of the shared budget in the backend; connections with the same key share it.
-        margin_s: safety margin added to every window on the client (20 per 1 s is enforced as
-            20 per 1.03 s): requests that take unequal times to reach the broker still arrive
-            inside its window (see ``jts_broker.policies.rate_limiter.pyrate_rates``).
+        margin_s: safety margin added to every window on the client, at least 1% of the window
+            (20 per 1 s is enforced as 20 per 1.03 s, 60 per 15 s as 60 per 15.15 s): requests
+            that take unequal times to reach the broker still arrive inside its windows (see
+            ``jts_broker.policies.rate_limiter.pyrate_rates``).
     """
 
     query: RateBudget

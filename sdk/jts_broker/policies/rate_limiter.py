@@ -8,8 +8,11 @@ Tokens are paced and each window is widened by the policy's ``margin_s`` (see
 requests inside the broker's window when they arrive. pyrate-limiter's ``buffer_ms`` (added to
 each sleep) gives no such margin once many callers wait: one is always ready when a token frees.
 
-Waiters are served by pyrate-limiter's sleep-and-retry, not a queue: arrival order is not
-guaranteed (see README, "Rate limits", for the fairness measured).
+Waiters are served in arrival order within a process: threads queue at a FIFO gate and only the
+head waits inside pyrate-limiter, whose sleep-and-retry alone serves waiters no better than
+chance (measured 50-54% of pairs in order; with the gate, see ``make bench``). Coroutines get
+the same from pyrate-limiter's asyncio lock, which it holds while one waits. Across processes
+sharing a backend, the order between processes is not guaranteed.
 """
 
 from __future__ import annotations
@@ -91,7 +94,12 @@ class RateLimitUsage:
 
 
 def pyrate_rates(budget: RateBudget, margin_s: float) -> list[Rate]:
-    """The budget's windows for pyrate-limiter: each widened by ``margin_s``, plus a pacing window.
+    """The budget's windows for pyrate-limiter: each widened by ``margin_s`` or 1% of its length,
+    whichever is more, plus a pacing window.
+
+    Long windows get the relative margin because arrival jitter does not shrink with the window
+    while its cost in throughput does: Creon's 60 per 15 s, widened by only 30 ms, was once
+    refused by a referee server (its first request had taken about 60 ms to arrive).
 
     The pacing window lets a tenth of the shortest window's tokens (at least 1) out at a time, at
     its rate (20/s: 2 per 100 ms). Without it a saturated budget releases its tokens in bursts
@@ -100,11 +108,38 @@ def pyrate_rates(budget: RateBudget, margin_s: float) -> list[Rate]:
     at 20/s, 128 threads on 2 cores. Paced, with a 30 ms margin: none, at 96% of the limit.
     """
     shortest = budget.windows[0]
-    rates = [Rate(w.limit, round((w.interval_s + margin_s) * 1000)) for w in budget.windows]
+    rates = [Rate(w.limit, round((w.interval_s + max(margin_s, w.interval_s / 100)) * 1000)) for w in budget.windows]
     burst = max(1, math.ceil(shortest.limit / 10))
     if burst < shortest.limit:
         rates.insert(0, Rate(burst, max(1, round(burst * shortest.interval_s * 1000 / shortest.limit))))
     return rates
+
+
+class _FifoGate:
+    """Lets threads through one at a time in arrival order."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()
+
+    def enter(self, deadline: float | None) -> bool:
+        """Queue up; True once first in line, False if ``deadline`` (monotonic) passes first."""
+        me = object()
+        with self._cond:
+            self._queue.append(me)
+            while self._queue[0] is not me:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self._queue.remove(me)
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._queue.popleft()
+            self._cond.notify_all()
 
 
 class _Budget:
@@ -113,6 +148,7 @@ class _Budget:
         self.budget = budget
         self.store = store
         self.limiter = Limiter(store.bucket, buffer_ms=BUFFER_MS)
+        self.gate = _FifoGate()
         self.lock = threading.Lock()
         self.waiting = 0
         self.total = 0
@@ -214,7 +250,12 @@ class RateLimiter:
         started = self._start(budget)
         admitted = False
         try:
-            admitted = bool(budget.limiter.try_acquire(_ITEM, weight=weight, timeout=timeout))
+            if budget.gate.enter(None if timeout < 0 else started + timeout):
+                try:
+                    remaining = -1 if timeout < 0 else max(0.0, started + timeout - time.monotonic())
+                    admitted = bool(budget.limiter.try_acquire(_ITEM, weight=weight, timeout=remaining))
+                finally:
+                    budget.gate.leave()
         finally:
             self._finish(budget, weight, started, admitted, timeout)
 
