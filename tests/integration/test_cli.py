@@ -158,3 +158,22 @@ def test_limits_watch_sees_the_load_of_another_process(capsys, tmp_path):
         code, out, _ = run(capsys, "--config", str(config), "--json", "limits")
         after = json.loads(out)["usage"][0]["windows"][0]["used"]
     assert during >= 15 and after == 0
+
+
+def test_serve_emulates_a_brokers_limits_and_codes():
+    from jts_broker import BrokerConfig, GrpcBrokerGateway, RateLimit, RateLimitExceeded, RetryPolicy
+
+    port = free_port()
+    server = cli("serve", "--port", str(port), "--tick-interval", "0", "--emulate", "kiwoom")
+    try:
+        line = server.stdout.readline()
+        assert "queries 5/s" in line, line
+        greedy = GrpcBrokerGateway(BrokerConfig(grpc_port=port, rate_limit=RateLimit(1000), retry=RetryPolicy(max_attempts=1)))
+        with pytest.raises(RateLimitExceeded) as info:
+            for _ in range(10):
+                greedy.get_quote("005930")
+        assert info.value.broker_code == "-200"
+        greedy.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

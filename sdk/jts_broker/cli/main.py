@@ -126,10 +126,10 @@ def _serve(args: argparse.Namespace) -> int:
                              initial_cash=args.cash, tick_interval_s=args.tick_interval, rate_limits=limits, broker_type=emulate)
     server.start()
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    out = console()
-    out.print(f"jts-broker simulator serving on {server.target}: replayed session {server.market.session_date}, "
+    # One plain line (no wrapping): scripts wait for it to know the port is bound.
+    print(f"jts-broker simulator serving on {server.target}: replayed session {server.market.session_date}, "
               f"{len(server.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in server.broker.accounts())}, "
-              f"rate limits: {limits or 'none'}. Ctrl-C stops.")
+              f"rate limits: {limits or 'none'}. Ctrl-C stops.", flush=True)
     try:
         server.wait()
     except KeyboardInterrupt:
