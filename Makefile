@@ -37,7 +37,7 @@ codegen-check: $(STAMP) ## Fail when the committed generated code differs from a
 	echo "codegen-check: generated code is up to date"
 
 # The project's own templates' output is linted too (protoc's is not: it is not ours to style).
-TEMPLATED := $(addprefix sdk/jts_broker/_generated/,clients.py aio_clients.py gateway.py aio_gateway.py mappers.py betterproto_mappers.py)
+TEMPLATED := $(addprefix sdk/jts_broker/_generated/,clients.py aio_clients.py gateway.py aio_gateway.py connection.py aio_connection.py mappers.py betterproto_mappers.py)
 
 lint: $(STAMP) ## Lint with ruff (hand-written code and the templates' output)
 	$(VENV)/bin/ruff check sdk tests codegen bench

@@ -32,7 +32,7 @@ from jts_broker import BrokerConfig, GrpcBrokerGateway, Market, RateBudget, Rate
 from jts_broker._generated import mappers as m
 from jts_broker._generated.betterproto.jts.broker import v1 as bp
 from jts_broker._generated.pb import market_data_pb2, market_data_pb2_grpc
-from jts_broker._transport.channel import insecure_channel
+from jts_broker._transport.channel import open_channel
 from jts_broker.domain.timeutil import start_of_day
 from jts_broker.paper.synthetic import daily_bars
 from jts_broker.simulator import SimulatorServer
@@ -181,7 +181,7 @@ def main() -> None:
         with SimulatorServer(data_dir=Path(tmp), tick_interval_s=0) as server:
             gateway = GrpcBrokerGateway(BrokerConfig.from_target(server.target, rate_limit=RateLimit(1_000_000)))
             gateway.connect()
-            channel = insecure_channel(server.target)
+            channel = open_channel(BrokerConfig.from_target(server.target))
             stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
             start, end = date(1900, 1, 1), session - timedelta(days=1)
             # The same request the gateway builds: every history day, the session day excluded.

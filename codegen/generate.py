@@ -266,9 +266,10 @@ def generate(out: Path) -> None:
             modules = sorted({mod for s in services for m in s.methods for mod in (m.input_module, m.output_module)})
             text = env.get_template("clients.py.j2").render(services=services, modules=modules, is_async=is_async)
             (stage / name).write_text(BANNER.format(source="codegen/templates/clients.py.j2") + text)
-        for is_async, name in ((False, "gateway.py"), (True, "aio_gateway.py")):
-            text = env.get_template("gateway.py.j2").render(is_async=is_async)
-            (stage / name).write_text(BANNER.format(source="codegen/templates/gateway.py.j2") + text)
+        for template, names in (("gateway.py.j2", ("gateway.py", "aio_gateway.py")), ("connection.py.j2", ("connection.py", "aio_connection.py"))):
+            for is_async, name in zip((False, True), names, strict=True):
+                text = env.get_template(template).render(is_async=is_async)
+                (stage / name).write_text(BANNER.format(source=f"codegen/templates/{template}") + text)
         for runtime, name in (("upb", "mappers.py"), ("betterproto", "betterproto_mappers.py")):
             text = env.get_template("mappers.py.j2").render(messages=messages, enums=enums, upb=runtime == "upb")
             (stage / name).write_text(BANNER.format(source="codegen/templates/mappers.py.j2 and codegen/mapping.toml") + text)

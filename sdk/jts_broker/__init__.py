@@ -9,7 +9,8 @@ Prices are KRW ``Decimal``; times are tz-aware in Asia/Seoul; symbols are 6-char
 
 from ._generated.aio_gateway import AsyncGrpcBrokerGateway
 from ._generated.gateway import GrpcBrokerGateway
-from .domain.config import AccountConfig, BrokerConfig
+from .domain.config import AccountConfig, BrokerConfig, Secret, TlsConfig
+from .domain.connection import ConnectionStatusChange
 from .domain.enums import AccountType, BrokerType, ConnectionStatus, Market, OrderStatus, OrderType, SecurityType, Side, Timeframe, TimeInForce
 from .domain.errors import (
     AccountNotFound,
@@ -23,6 +24,7 @@ from .domain.errors import (
     NotFound,
     OrderNotFound,
     OrderRejected,
+    OrderStatusUnknown,
     PermissionDenied,
     RateLimitExceeded,
     RequestCancelled,
@@ -32,7 +34,7 @@ from .domain.errors import (
 from .domain.gateway import AsyncQuoteStream, IAsyncBrokerGateway, IBrokerGateway, QuoteStream
 from .domain.market_data import Candle, Quote, Symbol
 from .domain.orders import limit_order, market_order, new_client_order_id
-from .domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy, RetryPolicy, Timeouts
+from .domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
 from .domain.symbols import normalize_symbol
 from .domain.timeutil import KST
 from .domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
@@ -57,6 +59,7 @@ __all__ = [
     "Candle",
     "ConfigurationError",
     "ConnectionStatus",
+    "ConnectionStatusChange",
     "DeadlineExceeded",
     "DuplicateClientOrderId",
     "GrpcBrokerGateway",
@@ -73,6 +76,7 @@ __all__ = [
     "OrderRequest",
     "OrderResult",
     "OrderStatus",
+    "OrderStatusUnknown",
     "OrderType",
     "PermissionDenied",
     "Position",
@@ -85,8 +89,10 @@ __all__ = [
     "RateLimitPolicy",
     "RateLimitUsage",
     "RateLimiter",
+    "ReconnectPolicy",
     "RequestCancelled",
     "RetryPolicy",
+    "Secret",
     "SecurityType",
     "ServerError",
     "Side",
@@ -95,6 +101,7 @@ __all__ = [
     "TimeInForce",
     "Timeframe",
     "Timeouts",
+    "TlsConfig",
     "WindowUsage",
     "__version__",
     "limit_order",

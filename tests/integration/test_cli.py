@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jts_broker.cli.main import main
-from tests.integration.test_gateway import free_port
+from tests.processes import cli, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -76,11 +75,6 @@ def test_demo_runs_the_main_job(capsys):
     for step in ("Symbol search", "daily candles of 005930", "Quote of 005930", "Paper balance", "filled", "Positions", "cancelled", "Rate limit"):
         assert step in out
     assert "Demo complete" in out
-
-
-def cli(*argv: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kwargs)
 
 
 def serve_and_query(data_dir: Path | None, *query: str) -> tuple[str, str]:

@@ -9,11 +9,11 @@ from datetime import datetime
 import grpc
 import pytest
 
-from jts_broker import KST, RateLimit, RateLimiter, RetryPolicy, SymbolNotFound, Timeouts
+from jts_broker import KST, BrokerConfig, RateLimit, RateLimiter, RetryPolicy, SymbolNotFound, Timeouts
 from jts_broker._generated import aio_clients, clients
 from jts_broker._generated import mappers as m
 from jts_broker._generated.pb import market_data_pb2, trading_pb2
-from jts_broker._transport.channel import insecure_aio_channel, insecure_channel
+from jts_broker._transport.channel import open_aio_channel, open_channel
 from jts_broker.domain.enums import Timeframe
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 class SyncRunner:
     def __init__(self, target: str, limiter: RateLimiter) -> None:
-        self.channel = insecure_channel(target)
+        self.channel = open_channel(BrokerConfig.from_target(target))
         policy = clients.CallPolicy(limiter, Timeouts(), RetryPolicy())
         self.market = clients.MarketDataServiceClient(self.channel, policy)
         self.trading = clients.TradingServiceClient(self.channel, policy)
@@ -46,7 +46,7 @@ class AsyncRunner:
         self.loop = asyncio.new_event_loop()
 
         async def build():
-            channel = insecure_aio_channel(target)
+            channel = open_aio_channel(BrokerConfig.from_target(target))
             policy = aio_clients.CallPolicy(limiter, Timeouts(), RetryPolicy())
             return channel, aio_clients.MarketDataServiceClient(channel, policy), aio_clients.TradingServiceClient(channel, policy)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,6 +30,7 @@ from jts_broker import (
     market_order,
 )
 from tests.conftest import ACCOUNT, AsyncAsSync
+from tests.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -137,12 +137,6 @@ def test_the_simulator_refuses_malformed_orders_itself(simulator):
         with pytest.raises(grpc.RpcError) as info:
             stub.PlaceOrder(request)
         assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and "side is missing" in info.value.details()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("kind", [GrpcBrokerGateway, AsyncGrpcBrokerGateway])

@@ -18,7 +18,7 @@ import pytest
 
 from jts_broker import BrokerType, RateLimit, RateLimitPolicy
 from jts_broker.simulator import SimulatorServer
-from tests.integration.test_gateway import free_port
+from tests.processes import free_port
 from tests.unit.test_rate_limiter import max_in_window
 
 pytestmark = pytest.mark.integration

@@ -9,17 +9,19 @@ the rate limit, deadlines, retries and error mapping; the generated mappers give
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
-import grpc
-import grpc.aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from jts_broker._transport.channel import insecure_aio_channel as _open_channel
-from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.config import BrokerConfig
-from jts_broker.domain.enums import ConnectionStatus, Market, Timeframe
-from jts_broker.domain.errors import BrokerUnavailable, InvalidRequest
+from jts_broker.domain.connection import ConnectionState, ConnectionStatusChange, StatusListener
+from jts_broker.domain.enums import ConnectionStatus, Market, OrderStatus, Timeframe
+from jts_broker.domain.errors import (
+    BrokerUnavailable,
+    InvalidRequest,
+    JtsBrokerError,
+    OrderNotFound,
+    OrderRejected,
+    OrderStatusUnknown,
+)
 from jts_broker.domain.gateway import AsyncQuoteStream, DateLike, IAsyncBrokerGateway
 from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.symbols import normalize_symbol
@@ -29,7 +31,18 @@ from jts_broker.policies.rate_limiter import RateLimiter
 
 from . import mappers as m
 from .aio_clients import CallPolicy, MarketDataServiceClient, ResponseStream, TradingServiceClient
+from .aio_connection import AsyncConnection
 from .pb import market_data_pb2, trading_pb2
+
+# Statuses after which a call may still have reached the server and taken effect: the connection
+# broke or the deadline passed, the server failed midway, or the call was cancelled. Every other
+# status is a refusal made on purpose (rejected, invalid, not found, rate-limited, unauthenticated,
+# unimplemented): the order was definitely not placed.
+_AMBIGUOUS = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL", "DATA_LOSS", "CANCELLED"})
+
+
+def _ambiguous(error: JtsBrokerError) -> bool:
+    return error.status in _AMBIGUOUS
 
 
 class _QuoteStream(AsyncQuoteStream):
@@ -78,18 +91,44 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         self._limiter = RateLimiter(config.rate_limit_policy)
         self._max_workers = max_workers
         self._lock = asyncio.Lock()
-        self._status = ConnectionStatus.DISCONNECTED
-        self._channel: grpc.aio.Channel | None = None
+        self._state = ConnectionState()
+        self._connection: AsyncConnection | None = None
         self._market: MarketDataServiceClient | None = None
         self._trading: TradingServiceClient | None = None
         self._default_account: str | None = config.accounts[0].account_id if config.accounts else None
 
     def __repr__(self) -> str:
-        return f"AsyncGrpcBrokerGateway({self.config.broker_type.value} at {self.config.target}, {self._status.value})"
+        return f"AsyncGrpcBrokerGateway({self.config.broker_type.value} at {self.config.target}, {self._state.status.value})"
 
     @property
     def status(self) -> ConnectionStatus:
-        return self._status
+        return self._state.status
+
+    def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
+        return self._state.subscribe(listener)
+
+    async def status_changes(self) -> AsyncIterator[ConnectionStatusChange]:
+        """Every change of :attr:`status` from now on, as an async iterator (ends when the caller
+        stops iterating). Changes made on other threads arrive through the running loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[ConnectionStatusChange] = asyncio.Queue()
+
+        def push(change: ConnectionStatusChange) -> None:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                queue.put_nowait(change)
+            else:
+                loop.call_soon_threadsafe(queue.put_nowait, change)
+
+        unsubscribe = self._state.subscribe(push)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            unsubscribe()
 
     @property
     def rate_limiter(self) -> RateLimiter:
@@ -99,49 +138,31 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def connect(self) -> None:
         async with self._lock:
-            if self._status is ConnectionStatus.CONNECTED:
+            if self._connection is not None:
                 return
-            self._status = ConnectionStatus.CONNECTING
-            channel = _open_channel(self.config.target)
-            try:
-                await asyncio.wait_for(channel.channel_ready(), self.config.timeouts.connect_s)
-            except TimeoutError:
-                await channel.close()
-                self._status = ConnectionStatus.ERROR
-                raise BrokerUnavailable(
-                    f"cannot reach the gateway at {self.config.target} within {self.config.timeouts.connect_s:g} s",
-                    code="CONNECT_TIMEOUT") from None
-            await self._check_health(channel)
-            policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry)
-            self._channel = channel
+            connection = AsyncConnection(self.config, self._state)
+            channel = await connection.open()
+            policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
             self._market = MarketDataServiceClient(channel, policy)
             self._trading = TradingServiceClient(channel, policy)
-            self._status = ConnectionStatus.CONNECTED
+            self._connection = connection
 
-    async def _check_health(self, channel: grpc.aio.Channel) -> None:
-        """A ``grpc.health.v1`` check of the server before calling it connected (it also warms the
-        channel, so the first real call does not pay its set-up cost). A server without the health
-        service is taken as serving; one that answers NOT_SERVING is unavailable."""
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=self.config.timeouts.connect_s)
-        except grpc.RpcError as exc:
-            if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
-                return
-            await channel.close()
-            self._status = ConnectionStatus.ERROR
-            raise error_from_rpc(exc, "/grpc.health.v1.Health/Check") from exc
-        if response.status != health_pb2.HealthCheckResponse.SERVING:
-            await channel.close()
-            self._status = ConnectionStatus.ERROR
-            raise BrokerUnavailable(f"the gateway at {self.config.target} is not serving", code="NOT_SERVING")
+    async def check_health(self) -> float:
+        """A ``grpc.health.v1`` check now, connecting first if needed; its round trip in seconds.
+
+        Raises:
+            BrokerUnavailable: the server cannot be reached or is not serving.
+        """
+        await self._md()
+        assert self._connection is not None
+        return await self._connection.check()
 
     async def disconnect(self) -> None:
         async with self._lock:
-            if self._channel is not None:
-                await self._channel.close()
-            self._channel = self._market = self._trading = None
-            self._status = ConnectionStatus.DISCONNECTED
+            connection, self._connection = self._connection, None
+            self._market = self._trading = None
+            if connection is not None:
+                await connection.close()
 
     async def close(self) -> None:
         """Disconnect and stop the rate limiter's thread; the gateway cannot be used again."""
@@ -229,8 +250,55 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         return [m.position_from_proto(p) for p in response.positions]
 
     async def place_order(self, order: OrderRequest) -> OrderResult:
-        request = _requests.place_order(order)
-        return m.order_result_from_proto(await (await self._tr()).place_order(request))
+        request = _requests.place_order(order)  # the client order id is fixed here, once
+        trading = await self._tr()
+        if self._state.status is not ConnectionStatus.CONNECTED:
+            # The health check already knows the server is gone: fail fast, send nothing.
+            raise BrokerUnavailable(f"not connected to {self.config.target} ({self._state.status.value}: {self._state.reason}); "
+                                    f"order {request.client_order_id} was not sent", code="NOT_CONNECTED")
+        try:
+            return m.order_result_from_proto(await trading.place_order(request))
+        except JtsBrokerError as exc:
+            if not _ambiguous(exc):
+                raise
+            return await self._recover_order(trading, request, exc)
+
+    async def _recover_order(self, trading: TradingServiceClient, request: trading_pb2.PlaceOrderRequest, failure: JtsBrokerError) -> OrderResult:
+        """After a failure that may have come after the order reached the broker: look the order
+        up by its client order id; place it again (with the same id) only when the broker has no
+        such order. Never a blind resend. Tries for ``retry.budget_s`` seconds with backoff."""
+        lookup = trading_pb2.GetOrderRequest(account_id=request.account_id, client_order_id=request.client_order_id)
+        deadline = asyncio.get_running_loop().time() + self.config.retry.budget_s
+        backoff = self.config.retry.initial_backoff_s
+        while asyncio.get_running_loop().time() + backoff < deadline:
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.config.retry.max_backoff_s)
+            try:
+                order = m.order_from_proto(await trading.get_order(lookup))
+            except OrderNotFound:
+                try:  # not there: it never arrived, so sending it (same id) cannot make a second one
+                    return m.order_result_from_proto(await trading.place_order(request))
+                except JtsBrokerError as exc:
+                    if not _ambiguous(exc):
+                        raise
+                    failure = exc
+                    continue
+            except JtsBrokerError as exc:
+                if not _ambiguous(exc):
+                    raise
+                failure = exc
+                continue
+            if order.status is OrderStatus.REJECTED:
+                raise OrderRejected(order.reject_reason or "rejected", code=order.reject_code, order_id=order.order_id) from failure
+            return OrderResult(order)
+        raise OrderStatusUnknown(
+            f"order {request.client_order_id} may or may not have been placed ({failure}); look it up with "
+            f"get_order_by_client_id({request.client_order_id!r}) before placing it again",
+            client_order_id=request.client_order_id, code=failure.code) from failure
+
+    async def get_order_by_client_id(self, client_order_id: str, account_id: str | None = None) -> Order:
+        request = trading_pb2.GetOrderRequest(account_id=await self._account(account_id), client_order_id=_requests.client_order_id(client_order_id))
+        return m.order_from_proto(await (await self._tr()).get_order(request))
 
     async def cancel_order(self, order_id: str) -> Order:
         request = trading_pb2.CancelOrderRequest(order_id=_requests.order_id(order_id))

@@ -9,17 +9,21 @@ the rate limit, deadlines, retries and error mapping; the generated mappers give
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from jts_broker._transport.channel import insecure_channel as _open_channel
-from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.config import BrokerConfig
-from jts_broker.domain.enums import ConnectionStatus, Market, Timeframe
-from jts_broker.domain.errors import BrokerUnavailable, InvalidRequest
+from jts_broker.domain.connection import ConnectionState, StatusListener
+from jts_broker.domain.enums import ConnectionStatus, Market, OrderStatus, Timeframe
+from jts_broker.domain.errors import (
+    BrokerUnavailable,
+    InvalidRequest,
+    JtsBrokerError,
+    OrderNotFound,
+    OrderRejected,
+    OrderStatusUnknown,
+)
 from jts_broker.domain.gateway import DateLike, IBrokerGateway, QuoteStream
 from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.symbols import normalize_symbol
@@ -29,7 +33,18 @@ from jts_broker.policies.rate_limiter import RateLimiter
 
 from . import mappers as m
 from .clients import CallPolicy, MarketDataServiceClient, ResponseStream, TradingServiceClient
+from .connection import Connection
 from .pb import market_data_pb2, trading_pb2
+
+# Statuses after which a call may still have reached the server and taken effect: the connection
+# broke or the deadline passed, the server failed midway, or the call was cancelled. Every other
+# status is a refusal made on purpose (rejected, invalid, not found, rate-limited, unauthenticated,
+# unimplemented): the order was definitely not placed.
+_AMBIGUOUS = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL", "DATA_LOSS", "CANCELLED"})
+
+
+def _ambiguous(error: JtsBrokerError) -> bool:
+    return error.status in _AMBIGUOUS
 
 
 class _QuoteStream(QuoteStream):
@@ -61,19 +76,22 @@ class GrpcBrokerGateway(IBrokerGateway):
         self._limiter = RateLimiter(config.rate_limit_policy)
         self._max_workers = max_workers
         self._lock = threading.Lock()
-        self._status = ConnectionStatus.DISCONNECTED
-        self._channel: grpc.Channel | None = None
+        self._state = ConnectionState()
+        self._connection: Connection | None = None
         self._market: MarketDataServiceClient | None = None
         self._trading: TradingServiceClient | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._default_account: str | None = config.accounts[0].account_id if config.accounts else None
 
     def __repr__(self) -> str:
-        return f"GrpcBrokerGateway({self.config.broker_type.value} at {self.config.target}, {self._status.value})"
+        return f"GrpcBrokerGateway({self.config.broker_type.value} at {self.config.target}, {self._state.status.value})"
 
     @property
     def status(self) -> ConnectionStatus:
-        return self._status
+        return self._state.status
+
+    def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
+        return self._state.subscribe(listener)
 
     @property
     def rate_limiter(self) -> RateLimiter:
@@ -83,52 +101,34 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def connect(self) -> None:
         with self._lock:
-            if self._status is ConnectionStatus.CONNECTED:
+            if self._connection is not None:
                 return
-            self._status = ConnectionStatus.CONNECTING
-            channel = _open_channel(self.config.target)
-            try:
-                grpc.channel_ready_future(channel).result(timeout=self.config.timeouts.connect_s)
-            except grpc.FutureTimeoutError:
-                channel.close()
-                self._status = ConnectionStatus.ERROR
-                raise BrokerUnavailable(
-                    f"cannot reach the gateway at {self.config.target} within {self.config.timeouts.connect_s:g} s",
-                    code="CONNECT_TIMEOUT") from None
-            self._check_health(channel)
-            policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry)
-            self._channel = channel
+            connection = Connection(self.config, self._state)
+            channel = connection.open()
+            policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
             self._market = MarketDataServiceClient(channel, policy)
             self._trading = TradingServiceClient(channel, policy)
-            self._status = ConnectionStatus.CONNECTED
+            self._connection = connection
 
-    def _check_health(self, channel: grpc.Channel) -> None:
-        """A ``grpc.health.v1`` check of the server before calling it connected (it also warms the
-        channel, so the first real call does not pay its set-up cost). A server without the health
-        service is taken as serving; one that answers NOT_SERVING is unavailable."""
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            response = stub.Check(health_pb2.HealthCheckRequest(), timeout=self.config.timeouts.connect_s)
-        except grpc.RpcError as exc:
-            if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
-                return
-            channel.close()
-            self._status = ConnectionStatus.ERROR
-            raise error_from_rpc(exc, "/grpc.health.v1.Health/Check") from exc
-        if response.status != health_pb2.HealthCheckResponse.SERVING:
-            channel.close()
-            self._status = ConnectionStatus.ERROR
-            raise BrokerUnavailable(f"the gateway at {self.config.target} is not serving", code="NOT_SERVING")
+    def check_health(self) -> float:
+        """A ``grpc.health.v1`` check now, connecting first if needed; its round trip in seconds.
+
+        Raises:
+            BrokerUnavailable: the server cannot be reached or is not serving.
+        """
+        self._md()
+        assert self._connection is not None
+        return self._connection.check()
 
     def disconnect(self) -> None:
         with self._lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
-            if self._channel is not None:
-                self._channel.close()
-            self._channel = self._market = self._trading = None
-            self._status = ConnectionStatus.DISCONNECTED
+            connection, self._connection = self._connection, None
+            self._market = self._trading = None
+            if connection is not None:
+                connection.close()
 
     def close(self) -> None:
         """Disconnect and stop the rate limiter's thread; the gateway cannot be used again."""
@@ -215,8 +215,55 @@ class GrpcBrokerGateway(IBrokerGateway):
         return [m.position_from_proto(p) for p in response.positions]
 
     def place_order(self, order: OrderRequest) -> OrderResult:
-        request = _requests.place_order(order)
-        return m.order_result_from_proto((self._tr()).place_order(request))
+        request = _requests.place_order(order)  # the client order id is fixed here, once
+        trading = self._tr()
+        if self._state.status is not ConnectionStatus.CONNECTED:
+            # The health check already knows the server is gone: fail fast, send nothing.
+            raise BrokerUnavailable(f"not connected to {self.config.target} ({self._state.status.value}: {self._state.reason}); "
+                                    f"order {request.client_order_id} was not sent", code="NOT_CONNECTED")
+        try:
+            return m.order_result_from_proto(trading.place_order(request))
+        except JtsBrokerError as exc:
+            if not _ambiguous(exc):
+                raise
+            return self._recover_order(trading, request, exc)
+
+    def _recover_order(self, trading: TradingServiceClient, request: trading_pb2.PlaceOrderRequest, failure: JtsBrokerError) -> OrderResult:
+        """After a failure that may have come after the order reached the broker: look the order
+        up by its client order id; place it again (with the same id) only when the broker has no
+        such order. Never a blind resend. Tries for ``retry.budget_s`` seconds with backoff."""
+        lookup = trading_pb2.GetOrderRequest(account_id=request.account_id, client_order_id=request.client_order_id)
+        deadline = time.monotonic() + self.config.retry.budget_s
+        backoff = self.config.retry.initial_backoff_s
+        while time.monotonic() + backoff < deadline:
+            time.sleep(backoff)
+            backoff = min(backoff * 2, self.config.retry.max_backoff_s)
+            try:
+                order = m.order_from_proto(trading.get_order(lookup))
+            except OrderNotFound:
+                try:  # not there: it never arrived, so sending it (same id) cannot make a second one
+                    return m.order_result_from_proto(trading.place_order(request))
+                except JtsBrokerError as exc:
+                    if not _ambiguous(exc):
+                        raise
+                    failure = exc
+                    continue
+            except JtsBrokerError as exc:
+                if not _ambiguous(exc):
+                    raise
+                failure = exc
+                continue
+            if order.status is OrderStatus.REJECTED:
+                raise OrderRejected(order.reject_reason or "rejected", code=order.reject_code, order_id=order.order_id) from failure
+            return OrderResult(order)
+        raise OrderStatusUnknown(
+            f"order {request.client_order_id} may or may not have been placed ({failure}); look it up with "
+            f"get_order_by_client_id({request.client_order_id!r}) before placing it again",
+            client_order_id=request.client_order_id, code=failure.code) from failure
+
+    def get_order_by_client_id(self, client_order_id: str, account_id: str | None = None) -> Order:
+        request = trading_pb2.GetOrderRequest(account_id=self._account(account_id), client_order_id=_requests.client_order_id(client_order_id))
+        return m.order_from_proto((self._tr()).get_order(request))
 
     def cancel_order(self, order_id: str) -> Order:
         request = trading_pb2.CancelOrderRequest(order_id=_requests.order_id(order_id))

@@ -84,7 +84,7 @@ def error_from_rpc(exc: grpc.RpcError, method: str = "") -> errors.JtsBrokerErro
     cls = _ERROR_FOR_STATUS.get(code, errors.ServerError)
     if cls is errors.NotFound:
         cls = _NOT_FOUND_BY_CODE.get(detail.code, errors.NotFound)
-    kwargs = {"code": detail.code, "broker_code": detail.broker_code, "order_id": detail.order_id}
+    kwargs = {"code": detail.code, "broker_code": detail.broker_code, "order_id": detail.order_id, "status": code.name}
     if cls is errors.RateLimitExceeded:
         return errors.RateLimitExceeded(message, retry_after_s=detail.retry_after_seconds, **kwargs)
     return cls(message, **kwargs)

@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from jts_broker import (
-    AccountType,
     BrokerConfig,
-    BrokerType,
     ConfigurationError,
     GrpcBrokerGateway,
     JtsBrokerError,
     Market,
     OrderType,
-    RateLimitPolicy,
     Side,
     Timeframe,
     Timeouts,
@@ -36,26 +30,13 @@ from jts_broker import (
 from jts_broker.config_file import load_config
 from jts_broker.domain.trading import OrderRequest
 
-from . import demo
+from . import demo, serve
+from .args import date_arg, krw_arg
 from .limits import show as show_limits
 from .render import console, dump_json, record, table
 
 DEFAULT_TARGET = "127.0.0.1:50551"
 PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
-
-
-def _price(text: str) -> Decimal:
-    try:
-        return Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"expected a price in KRW such as 79600, got {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,16 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", metavar="NAME", help="broker of --config to use (default: the first)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("serve", help="run the paper-trading simulator (real KRX prices)")
-    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    s.add_argument("--port", type=int, default=50551, help="port (default: %(default)s; 0 picks a free one)")
-    s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files (date,open,high,low,close,volume); default: bundled KRX data")
-    s.add_argument("--session-date", type=_date, help="trading date to replay (default: the latest in the data)")
-    s.add_argument("--tick-interval", type=float, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
-    s.add_argument("--cash", type=_price, default=Decimal(100_000_000), help="starting cash per paper account, KRW (default: 100,000,000)")
-    s.add_argument("--emulate", choices=[b.value for b in BrokerType], default="mock",
-                   help="broker whose rate limits and error codes to enforce (default: mock, no limits)")
-    s.add_argument("--limits", choices=["published", "spec"], default="published", help="which figures of --emulate to enforce (default: %(default)s)")
+    serve.add_parser(sub)
 
     sub.add_parser("demo", help="start the simulator in-process and walk through the main job over gRPC")
 
@@ -86,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("candles", help="historical candles (OHLCV)")
     s.add_argument("code")
-    s.add_argument("--start", type=_date, required=True, help="first trading date, YYYY-MM-DD")
-    s.add_argument("--end", type=_date, required=True, help="last trading date (included), YYYY-MM-DD")
+    s.add_argument("--start", type=date_arg, required=True, help="first trading date, YYYY-MM-DD")
+    s.add_argument("--end", type=date_arg, required=True, help="last trading date (included), YYYY-MM-DD")
     s.add_argument("--timeframe", default="day", choices=[t.value for t in Timeframe])
 
     s = sub.add_parser("quote", help="latest quote")
@@ -101,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         s = sub.add_parser(side, help=f"place a {side} order (limit with --price, else market)")
         s.add_argument("code")
         s.add_argument("quantity", type=int)
-        s.add_argument("--price", type=_price, help="limit price in KRW; omit for a market order")
+        s.add_argument("--price", type=krw_arg, help="limit price in KRW; omit for a market order")
         s.add_argument("--account", help="account id (default: the first)")
         s.add_argument("--client-order-id", default="", help="your own id, for a safe resend (default: generated)")
 
@@ -113,28 +85,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--interval", type=float, default=0.25, metavar="S", help="seconds between redraws (default: %(default)s)")
     s.add_argument("--duration", type=float, metavar="S", help="stop watching after S seconds")
     return p
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from jts_broker.simulator import SimulatorServer
-
-    emulate = BrokerType(args.emulate)
-    limits = None
-    if emulate is not BrokerType.MOCK:
-        limits = RateLimitPolicy.published(emulate, AccountType.PAPER) if args.limits == "published" else RateLimitPolicy.spec(emulate)
-    server = SimulatorServer(args.host, args.port, data_dir=args.data_dir, session_date=args.session_date,
-                             initial_cash=args.cash, tick_interval_s=args.tick_interval, rate_limits=limits, broker_type=emulate)
-    server.start()
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    # One plain line (no wrapping): scripts wait for it to know the port is bound.
-    print(f"jts-broker simulator serving on {server.target}: replayed session {server.market.session_date}, "
-              f"{len(server.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in server.broker.accounts())}, "
-              f"rate limits: {limits or 'none'}. Ctrl-C stops.", flush=True)
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        server.stop()
-    return 0
 
 
 def _show(args: argparse.Namespace, value: Any, render: Any) -> None:
@@ -204,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(args)
+            return serve.run(args)
         if args.command == "demo":
             demo.run(console())
             return 0

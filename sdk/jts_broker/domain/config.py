@@ -3,10 +3,74 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .enums import AccountType, BrokerType
 from .errors import ConfigurationError
-from .policies import RateLimit, RateLimitPolicy, RetryPolicy, Timeouts
+from .policies import RateLimit, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A credential that never shows itself: ``repr`` and ``str`` print ``***``; read it with
+    :meth:`reveal` where it is sent."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS to the gateway server (PEM files).
+
+    Attributes:
+        root_certificates: CA bundle that signed the server's certificate; None: the system's roots.
+        client_certificate: this client's certificate, for servers that require one (mutual TLS).
+        client_key: the private key of ``client_certificate``.
+        server_name: name to verify the server's certificate against, when it differs from the
+            host connected to (e.g. connecting by IP to a certificate for ``gateway.internal``).
+    """
+
+    root_certificates: Path | None = None
+    client_certificate: Path | None = None
+    client_key: Path | None = None
+    server_name: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("root_certificates", "client_certificate", "client_key"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value).expanduser())
+        if (self.client_certificate is None) != (self.client_key is None):
+            raise ConfigurationError("tls: client_certificate and client_key go together")
+
+    def read(self) -> tuple[bytes | None, bytes | None, bytes | None]:
+        """(root certificates, client key, client certificate) as PEM bytes.
+
+        Raises:
+            ConfigurationError: a file cannot be read (named).
+        """
+
+        def load(path: Path | None) -> bytes | None:
+            if path is None:
+                return None
+            try:
+                return path.read_bytes()
+            except OSError as exc:
+                raise ConfigurationError(f"tls: cannot read {path}: {exc.strerror}", code="TLS_FILE") from None
+
+        return load(self.root_certificates), load(self.client_key), load(self.client_certificate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +100,10 @@ class BrokerConfig:
         accounts: the accounts to trade; the first is the default.
         timeouts: deadlines in seconds.
         retry: retry policy of reads.
+        reconnect: health checks and automatic reconnection.
+        tls: TLS settings; None: plaintext (fine on loopback, not across a network).
+        token: bearer token sent with every call (``authorization: Bearer ...``); a ``str`` is
+            wrapped in :class:`Secret`, so it never appears in ``repr`` or logs.
     """
 
     broker_type: BrokerType = BrokerType.KIS
@@ -45,8 +113,13 @@ class BrokerConfig:
     accounts: tuple[AccountConfig, ...] = ()
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    tls: TlsConfig | None = None
+    token: Secret | str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.token, str):
+            object.__setattr__(self, "token", Secret(self.token) if self.token else None)
         if not isinstance(self.grpc_port, int) or not 0 < self.grpc_port < 65536:
             raise ConfigurationError(f"grpc_port must be 1-65535, got {self.grpc_port!r}")
         if not self.grpc_host:

@@ -15,13 +15,15 @@
     ├── PermissionDenied          PERMISSION_DENIED
     ├── RateLimitExceeded         RESOURCE_EXHAUSTED, or a local rate-limit wait that ran out
     ├── BrokerUnavailable         UNAVAILABLE, or no connection could be made
-    │   └── DeadlineExceeded      DEADLINE_EXCEEDED: no answer in time (an order's fate is unknown)
+    │   ├── DeadlineExceeded      DEADLINE_EXCEEDED: no answer in time
+    │   └── OrderStatusUnknown    an order's fate could not be established after a broken call
     ├── RequestCancelled          CANCELLED
     └── ServerError               INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED, ABORTED
 
 Errors that come from a gRPC call are raised ``from`` the ``grpc.RpcError`` (see
-``__cause__``) and carry the server's structured detail: ``code`` (e.g. ``"TICK_SIZE"``),
-``broker_code`` (e.g. KIS ``"EGW00201"``) and, where the server recorded one, ``order_id``.
+``__cause__``) and carry the status name (``status``, e.g. ``"UNAVAILABLE"``) and the server's
+structured detail: ``code`` (e.g. ``"TICK_SIZE"``), ``broker_code`` (e.g. KIS ``"EGW00201"``)
+and, where the server recorded one, ``order_id``.
 The mapping itself lives in one place, ``jts_broker._transport.status``.
 """
 
@@ -37,14 +39,17 @@ class JtsBrokerError(Exception):
             empty when there is none.
         broker_code: the broker's own error code (e.g. KIS ``"EGW00201"``); empty when none.
         order_id: the order concerned, when the server recorded one; empty otherwise.
+        status: the gRPC status name when the error came from a call (e.g. ``"UNAVAILABLE"``);
+            empty for errors raised in the SDK before or without a call.
     """
 
-    def __init__(self, message: str, *, code: str = "", broker_code: str = "", order_id: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "", broker_code: str = "", order_id: str = "", status: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.broker_code = broker_code
         self.order_id = order_id
+        self.status = status
 
     def __str__(self) -> str:
         return f"{self.message} [{self.code}]" if self.code else self.message
@@ -112,7 +117,21 @@ class BrokerUnavailable(JtsBrokerError):
 
 
 class DeadlineExceeded(BrokerUnavailable):
-    """No answer within the deadline. For an order this means its fate is unknown."""
+    """No answer within the deadline."""
+
+
+class OrderStatusUnknown(BrokerUnavailable):
+    """A call to place an order broke after the order may have reached the broker, and the
+    gateway could not find out (within ``RetryPolicy.budget_s``) whether it did. The order may
+    exist: look it up with ``get_order_by_client_id(client_order_id)`` before placing it again.
+
+    Attributes:
+        client_order_id: the id the order was sent with.
+    """
+
+    def __init__(self, message: str, *, client_order_id: str, **kwargs: str) -> None:
+        super().__init__(message, **kwargs)
+        self.client_order_id = client_order_id
 
 
 class RequestCancelled(JtsBrokerError):

@@ -15,12 +15,13 @@ never returned as an empty result.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import date, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .config import BrokerConfig
+from .connection import ConnectionStatusChange, StatusListener
 from .enums import ConnectionStatus, Market, Timeframe
 from .market_data import Candle, Quote, Symbol
 from .trading import Account, Balance, Order, OrderRequest, OrderResult, Position
@@ -56,7 +57,22 @@ class IBrokerGateway(abc.ABC):
     @property
     @abc.abstractmethod
     def status(self) -> ConnectionStatus:
-        """The connection state."""
+        """The connection state (see :mod:`jts_broker.domain.connection` for its transitions)."""
+
+    @abc.abstractmethod
+    def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
+        """Call ``listener(ConnectionStatusChange)`` on every status change from now on, on the
+        thread that made the change (keep it short; hand work to your own thread or Qt signal).
+        Returns a function that unsubscribes. Thread-safe."""
+
+    @abc.abstractmethod
+    def check_health(self) -> float:
+        """A health check of the server now (connecting first if needed); the round trip in
+        seconds.
+
+        Raises:
+            BrokerUnavailable: the server cannot be reached or is not serving.
+        """
 
     @property
     @abc.abstractmethod
@@ -136,9 +152,17 @@ class IBrokerGateway(abc.ABC):
         The order is validated first (``InvalidRequest``, nothing sent) and carries a client
         order id (chosen by the SDK when empty) on which the broker deduplicates.
 
+        When the call breaks after the order may have reached the broker (connection lost,
+        deadline passed), the gateway looks the order up by its client order id and sends it
+        again, with the same id, only if the broker does not have it. While the gateway knows the
+        server is down (``status`` is not CONNECTED) nothing is sent.
+
         Raises:
             OrderRejected: the broker refused it (tick size, price limit, buying power ...).
-            DeadlineExceeded: no answer in time; look it up with ``list_orders`` before retrying.
+            BrokerUnavailable: the server is known to be down (code ``NOT_CONNECTED``) or cannot
+                be reached (``CONNECT_TIMEOUT``): the order was not sent.
+            OrderStatusUnknown: the order may have been placed and the broker could not be asked
+                (``RetryPolicy.budget_s``): look it up with :meth:`get_order_by_client_id`.
         """
 
     @abc.abstractmethod
@@ -151,6 +175,10 @@ class IBrokerGateway(abc.ABC):
     @abc.abstractmethod
     def get_order_status(self, order_id: str) -> Order:
         """One order by its broker order id."""
+
+    @abc.abstractmethod
+    def get_order_by_client_id(self, client_order_id: str, account_id: str | None = None) -> Order:
+        """One order by the client order id it was placed with. Raises ``OrderNotFound``."""
 
     @abc.abstractmethod
     def list_orders(self, account_id: str | None = None) -> list[Order]:
@@ -174,6 +202,16 @@ class IAsyncBrokerGateway(abc.ABC):
     @property
     @abc.abstractmethod
     def status(self) -> ConnectionStatus: ...
+
+    @abc.abstractmethod
+    def subscribe_status(self, listener: StatusListener) -> Callable[[], None]: ...
+
+    @abc.abstractmethod
+    def status_changes(self) -> AsyncIterator[ConnectionStatusChange]:
+        """Every status change from now on, for ``async for``."""
+
+    @abc.abstractmethod
+    async def check_health(self) -> float: ...
 
     @property
     @abc.abstractmethod
@@ -227,6 +265,9 @@ class IAsyncBrokerGateway(abc.ABC):
 
     @abc.abstractmethod
     async def get_order_status(self, order_id: str) -> Order: ...
+
+    @abc.abstractmethod
+    async def get_order_by_client_id(self, client_order_id: str, account_id: str | None = None) -> Order: ...
 
     @abc.abstractmethod
     async def list_orders(self, account_id: str | None = None) -> list[Order]: ...

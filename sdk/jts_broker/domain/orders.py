@@ -12,7 +12,8 @@ from .errors import InvalidRequest
 from .symbols import normalize_symbol
 from .trading import OrderRequest
 
-_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+"""The form of a client order id: 1-40 characters of letters, digits, ``_`` and ``-``."""
 
 
 def new_client_order_id() -> str:
@@ -71,7 +72,7 @@ def prepare_order(order: OrderRequest) -> OrderRequest:
     elif order.price is not None:
         raise InvalidRequest("a market order carries no price", code="INVALID_PRICE")
     client_order_id = order.client_order_id or new_client_order_id()
-    if not _CLIENT_ORDER_ID.fullmatch(client_order_id):
+    if not CLIENT_ORDER_ID.fullmatch(client_order_id):
         raise InvalidRequest(f"client_order_id must be 1-40 characters of [A-Za-z0-9_-], got {client_order_id!r}")
     return replace(order, symbol=symbol, price=price, client_order_id=client_order_id)
 

@@ -197,3 +197,32 @@ class RetryPolicy:
     initial_backoff_s: float = 0.1
     max_backoff_s: float = 2.0
     budget_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """Health checks and automatic reconnection of a gateway's connection.
+
+    While connected, the gateway watches the server's ``grpc.health.v1`` status (a ``Watch``
+    stream; a ``Check`` every ``health_interval_s`` where the server has no ``Watch``). When the
+    connection breaks, it tries again with exponential backoff and jitter until it is back or the
+    gateway is closed.
+
+    Attributes:
+        initial_backoff_s: wait before the second attempt; it doubles each time.
+        max_backoff_s: cap of one wait.
+        health_interval_s: seconds between health checks when the server cannot stream them.
+        enabled: False: no health checks and no reconnection (the channel still reconnects when
+            a call needs it).
+    """
+
+    initial_backoff_s: float = 0.1
+    max_backoff_s: float = 2.0
+    health_interval_s: float = 5.0
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial_backoff_s <= self.max_backoff_s:
+            raise ConfigurationError(f"reconnect backoff must satisfy 0 < initial ({self.initial_backoff_s!r}) <= max ({self.max_backoff_s!r}) seconds")
+        if not self.health_interval_s > 0:
+            raise ConfigurationError(f"health_interval_s must be > 0 seconds, got {self.health_interval_s!r}")

@@ -13,7 +13,7 @@ from jts_broker._generated.pb import market_data_pb2, trading_pb2
 from jts_broker.domain.enums import Market, Timeframe
 from jts_broker.domain.errors import InvalidRequest
 from jts_broker.domain.gateway import DateLike
-from jts_broker.domain.orders import prepare_order
+from jts_broker.domain.orders import CLIENT_ORDER_ID, prepare_order
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import as_instant
 from jts_broker.domain.trading import OrderRequest
@@ -56,3 +56,9 @@ def order_id(value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"order_id must be a non-empty string, got {value!r}")
     return value.strip()
+
+
+def client_order_id(value: str) -> str:
+    if not isinstance(value, str) or not CLIENT_ORDER_ID.fullmatch(value):
+        raise InvalidRequest(f"client_order_id must be 1-40 characters of [A-Za-z0-9_-], got {value!r}")
+    return value

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
 from jts_broker.domain.config import AccountConfig, BrokerConfig
+from jts_broker.domain.connection import ConnectionState, StatusListener
 from jts_broker.domain.enums import BrokerType, ConnectionStatus, Market, Timeframe
 from jts_broker.domain.errors import BrokerUnavailable, InvalidRequest
 from jts_broker.domain.gateway import DateLike, IBrokerGateway, QuoteStream
@@ -79,22 +80,35 @@ class MockBrokerGateway(IBrokerGateway):
         self.broker = PaperBroker(self.market, [Account(a.account_id, a.account_name, a.account_type) for a in accounts],
                                   initial_cash, order_id_prefix="MOCK")
         self._limiter = RateLimiter(self.config.rate_limit_policy)
-        self._status = ConnectionStatus.DISCONNECTED
+        self._state = ConnectionState()
         self._lock = threading.Lock()
 
     @property
     def status(self) -> ConnectionStatus:
-        return self._status
+        return self._state.status
+
+    def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
+        return self._state.subscribe(listener)
+
+    def set_status(self, status: ConnectionStatus, reason: str = "") -> None:
+        """Put the mock in ``status``, to rehearse outages: in ERROR every call raises
+        ``BrokerUnavailable`` until the status is set back to CONNECTED."""
+        self._state.set(status, reason)
+
+    def check_health(self) -> float:
+        self._call("Check")
+        return 0.0
 
     @property
     def rate_limiter(self) -> RateLimiter:
         return self._limiter
 
     def connect(self) -> None:
-        self._status = ConnectionStatus.CONNECTED
+        if self._state.status is not ConnectionStatus.ERROR:
+            self._state.set(ConnectionStatus.CONNECTED)
 
     def disconnect(self) -> None:
-        self._status = ConnectionStatus.DISCONNECTED
+        self._state.set(ConnectionStatus.DISCONNECTED)
 
     def close(self) -> None:
         self.disconnect()
@@ -110,10 +124,12 @@ class MockBrokerGateway(IBrokerGateway):
 
     def _call(self, method: str, category: RateCategory = RateCategory.QUERY) -> None:
         """Spend the tokens the gRPC gateway would for RPC ``method``."""
-        if self._status is not ConnectionStatus.CONNECTED:
-            if self._status is ConnectionStatus.ERROR:
-                raise BrokerUnavailable("mock gateway is in ERROR state")
+        if self._state.status is not ConnectionStatus.CONNECTED:
+            if self._state.status is ConnectionStatus.ERROR:
+                raise BrokerUnavailable(f"mock gateway is in ERROR state{': ' + self._state.reason if self._state.reason else ''}", code="NOT_CONNECTED")
             self.connect()
+        if method == "Check":
+            return
         self._limiter.acquire(category, self._limiter.weight_of(method))
 
     def _account(self, account_id: str | None) -> str:
@@ -178,6 +194,12 @@ class MockBrokerGateway(IBrokerGateway):
         oid = _requests.order_id(order_id)
         self._call("GetOrder")
         return self.broker.order(oid)
+
+    def get_order_by_client_id(self, client_order_id: str, account_id: str | None = None) -> Order:
+        account = self._account(account_id)
+        cid = _requests.client_order_id(client_order_id)
+        self._call("GetOrder")
+        return self.broker.order_by_client_id(account, cid)
 
     def list_orders(self, account_id: str | None = None) -> list[Order]:
         account = self._account(account_id)

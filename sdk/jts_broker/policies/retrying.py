@@ -1,4 +1,4 @@
-"""``RetryPolicy`` -> tenacity, in one place, for the blocking and the asyncio clients.
+"""``RetryPolicy`` and ``ReconnectPolicy`` -> tenacity, in one place, for blocking and asyncio code.
 
 Only the statuses that mean "the call did not happen or may be tried again" are retried:
 UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. The generated clients retry read-only
@@ -9,11 +9,12 @@ failure, so the common case pays nothing for it.
 from __future__ import annotations
 
 import functools
+import threading
 
 import grpc
 import tenacity
 
-from jts_broker.domain.policies import RetryPolicy
+from jts_broker.domain.policies import ReconnectPolicy, RetryPolicy
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED})
 
@@ -43,3 +44,23 @@ def retrying(policy: RetryPolicy, attempts_made: int = 0) -> tenacity.Retrying:
 def async_retrying(policy: RetryPolicy, attempts_made: int = 0) -> tenacity.AsyncRetrying:
     """The asyncio twin of :func:`retrying`."""
     return tenacity.AsyncRetrying(**_options(policy, attempts_made))  # type: ignore[arg-type]
+
+
+def _reconnect_options(policy: ReconnectPolicy) -> dict[str, object]:
+    return {
+        "wait": tenacity.wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.initial_backoff_s),
+        # Any failure of a health check means "not back yet"; the loop ends when it passes.
+        "retry": tenacity.retry_if_exception_type(Exception),
+    }
+
+
+def reconnecting(policy: ReconnectPolicy, closed: threading.Event) -> tenacity.Retrying:
+    """Health checks until one passes, with backoff and jitter; stops (``tenacity.RetryError``)
+    once ``closed`` is set, and sleeps on it so that closing does not wait out a backoff."""
+    return tenacity.Retrying(stop=lambda _: closed.is_set(), sleep=closed.wait, **_reconnect_options(policy))  # type: ignore[arg-type]
+
+
+def async_reconnecting(policy: ReconnectPolicy) -> tenacity.AsyncRetrying:
+    """The asyncio twin of :func:`reconnecting`: it runs until a check passes or its task is
+    cancelled."""
+    return tenacity.AsyncRetrying(**_reconnect_options(policy))  # type: ignore[arg-type]

@@ -30,7 +30,8 @@ BROKER_CODES: dict[BrokerType, dict[RateCategory, tuple[str, str]]] = {
 }
 
 
-def _read_only_methods() -> dict[str, bool]:
+def read_only_methods() -> dict[str, bool]:
+    """Full method path of every jts.broker.v1 RPC -> whether it is free of side effects."""
     out = {}
     for module in (market_data_pb2, trading_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
@@ -84,7 +85,7 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, enforcer: BudgetEnforcer) -> None:
         self.enforcer = enforcer
-        self._read_only = _read_only_methods()
+        self._read_only = read_only_methods()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)

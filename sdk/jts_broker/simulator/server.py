@@ -21,7 +21,9 @@ from jts_broker.domain.trading import Account
 from jts_broker.paper.broker import PaperBroker
 from jts_broker.paper.market import BarMarket
 
+from .auth import ServerTls, TokenInterceptor
 from .data_loader import load_market
+from .faults import FaultInjector, FaultInterceptor, FaultPlan
 from .limits import BudgetEnforcer, RateLimitInterceptor
 from .service import MarketDataService, TradingService
 
@@ -39,8 +41,8 @@ class SimulatorServer:
     """A paper-trading gateway server replaying real KRX prices.
 
     Args:
-        host: interface to bind; loopback by default (bind "0.0.0.0" only on a trusted network:
-            the simulator has no authentication yet).
+        host: interface to bind; loopback by default (bind "0.0.0.0" only with ``tls`` and
+            ``token`` set, on a trusted network).
         port: TCP port; 0 picks a free one (read it from :attr:`port` after :meth:`start`).
         data_dir: folder of ``<code>.csv`` daily files; None serves the bundled KRX data.
         session_date: the replayed trading date; default the latest date in the data.
@@ -51,12 +53,16 @@ class SimulatorServer:
         market: a ready market (overrides ``data_dir`` and ``session_date``).
         rate_limits: budgets to enforce per account and category like a broker; None: none.
         broker_type: whose error codes to answer with when a budget is exceeded.
+        faults: faults to inject from the start (change them later through :attr:`faults`).
+        tls: serve TLS (optionally requiring client certificates); None: plaintext.
+        token: bearer token every jts.broker.v1 call must carry; None: no check.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, data_dir: Path | None = None, session_date: date | None = None,
                  accounts: tuple[Account, ...] = DEFAULT_ACCOUNTS, initial_cash: Decimal = Decimal(100_000_000),
                  tick_interval_s: float = 1.0, max_workers: int = 16, market: BarMarket | None = None,
-                 rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK) -> None:
+                 rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
+                 faults: FaultPlan | tuple[FaultPlan, ...] | None = None, tls: ServerTls | None = None, token: str | None = None) -> None:
         self.host = host
         self._requested_port = port
         self.market = market or load_market(data_dir, session_date)
@@ -64,6 +70,9 @@ class SimulatorServer:
         self.tick_interval_s = tick_interval_s
         self._max_workers = max_workers
         self.enforcer = BudgetEnforcer(rate_limits, broker_type) if rate_limits else None
+        self.faults = FaultInjector(*([faults] if isinstance(faults, FaultPlan) else faults or ()))
+        self.tls = tls
+        self._token = token
         self._server: grpc.Server | None = None
         self._health: health.HealthServicer | None = None
         self._stop_clock = threading.Event()
@@ -83,7 +92,12 @@ class SimulatorServer:
         """
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.so_reuseport", 0)]
-        interceptors = [RateLimitInterceptor(self.enforcer)] if self.enforcer else []
+        # Order matters: an unauthenticated call is refused before it costs anything; injected
+        # faults come before the budget, as a network fault would.
+        interceptors: list[grpc.ServerInterceptor] = [TokenInterceptor(self._token)] if self._token else []
+        interceptors.append(FaultInterceptor(self.faults))
+        if self.enforcer:
+            interceptors.append(RateLimitInterceptor(self.enforcer))
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="jts-sim"), options=options,
                              interceptors=interceptors)
         market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketDataService(self.market), server)
@@ -94,7 +108,10 @@ class SimulatorServer:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         try:
-            self.port = server.add_insecure_port(f"{self.host}:{self._requested_port}")
+            # Once bound, the server keeps its port across stop() and start().
+            self._requested_port = self.port or self._requested_port
+            address = f"{self.host}:{self._requested_port}"
+            self.port = server.add_secure_port(address, self.tls.credentials()) if self.tls else server.add_insecure_port(address)
         except RuntimeError as exc:
             raise BrokerUnavailable(f"cannot bind {self.host}:{self._requested_port}: {exc}", code="BIND_FAILED") from exc
         if not self.port:
@@ -126,6 +143,16 @@ class SimulatorServer:
         if self._server is not None:
             self._server.stop(grace_s).wait()
             self._server = None
+
+    def restart(self, grace_s: float = 1.0) -> SimulatorServer:
+        """Stop, then serve again on the same port with the same accounts and orders (a clean
+        gateway restart). Returns self.
+
+        Raises:
+            BrokerUnavailable: the port could not be bound again.
+        """
+        self.stop(grace_s)
+        return self.start()
 
     def wait(self) -> None:
         """Block until the server stops."""

@@ -1,0 +1,89 @@
+"""``jts-broker serve``: the paper-trading simulator as a server process, with optional broker
+rate limits, fault injection and transport security."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jts_broker.domain.enums import AccountType, BrokerType
+from jts_broker.domain.errors import ConfigurationError
+from jts_broker.domain.policies import RateLimitPolicy
+
+from .args import date_arg, fraction_arg, krw_arg
+
+TOKEN_ENV = "JTS_BROKER_SERVE_TOKEN"
+
+
+def _rate(text: str) -> tuple[str, float]:
+    from jts_broker.simulator.faults import FaultPlan
+
+    try:
+        return FaultPlan.parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser("serve", help="run the paper-trading simulator (real KRX prices)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
+    s.add_argument("--port", type=int, default=50551, help="port (default: %(default)s; 0 picks a free one)")
+    s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files (date,open,high,low,close,volume); default: bundled KRX data")
+    s.add_argument("--session-date", type=date_arg, help="trading date to replay (default: the latest in the data)")
+    s.add_argument("--tick-interval", type=float, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
+    s.add_argument("--cash", type=krw_arg, default=Decimal(100_000_000), help="starting cash per paper account, KRW (default: 100,000,000)")
+    s.add_argument("--emulate", choices=[b.value for b in BrokerType], default="mock",
+                   help="broker whose rate limits and error codes to enforce (default: mock, no limits)")
+    s.add_argument("--limits", choices=["published", "spec"], default="published", help="which figures of --emulate to enforce (default: %(default)s)")
+    f = s.add_argument_group("fault injection (for tests and demos)")
+    f.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay added to every call")
+    f.add_argument("--fail", type=_rate, action="append", default=[], metavar="CODE=RATE",
+                   help="fail this fraction of calls with a gRPC status before handling them, e.g. UNAVAILABLE=0.1 (repeatable)")
+    f.add_argument("--drop-after-commit", type=fraction_arg, default=0.0, metavar="RATE",
+                   help="lose this fraction of order responses after the order was taken")
+    f.add_argument("--fault-seed", type=int, metavar="N", help="seed of the fault draws")
+    t = s.add_argument_group("transport security")
+    t.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain (with --tls-key: serve TLS)")
+    t.add_argument("--tls-key", type=Path, metavar="PEM", help="server private key")
+    t.add_argument("--tls-client-ca", type=Path, metavar="PEM", help="require client certificates signed by this CA")
+    t.add_argument("--token", default=os.environ.get(TOKEN_ENV), help=f"bearer token every call must carry (default: ${TOKEN_ENV}; the variable keeps it out of `ps`)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from jts_broker.simulator import SimulatorServer
+    from jts_broker.simulator.auth import ServerTls
+    from jts_broker.simulator.faults import FaultPlan
+
+    emulate = BrokerType(args.emulate)
+    limits = None
+    if emulate is not BrokerType.MOCK:
+        limits = RateLimitPolicy.published(emulate, AccountType.PAPER) if args.limits == "published" else RateLimitPolicy.spec(emulate)
+    if (args.tls_cert is None) != (args.tls_key is None) or (args.tls_client_ca and not args.tls_cert):
+        raise ConfigurationError("--tls-cert and --tls-key go together (and --tls-client-ca needs them)")
+    try:
+        tls = ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+        faults = FaultPlan(latency_s=args.latency_ms / 1000, error_rates=dict(args.fail), drop_after_commit=args.drop_after_commit, seed=args.fault_seed)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    server = SimulatorServer(args.host, args.port, data_dir=args.data_dir, session_date=args.session_date, initial_cash=args.cash,
+                             tick_interval_s=args.tick_interval, rate_limits=limits, broker_type=emulate, faults=faults, tls=tls,
+                             token=args.token or None)
+    server.start()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    security = ("TLS" + (" with client certificates" if tls and tls.client_ca else "")) if tls else "plaintext"
+    # One plain line (no wrapping): scripts wait for it to know the port is bound.
+    print(f"jts-broker simulator serving on {server.target}: replayed session {server.market.session_date}, "
+          f"{len(server.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in server.broker.accounts())}, "
+          f"rate limits: {limits or 'none'}, {security}{', bearer token required' if args.token else ''}"
+          f"{', faults injected' if faults.active else ''}. Ctrl-C stops.", flush=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0

@@ -1,0 +1,154 @@
+"""Connection management against real servers: health watching, status listeners, automatic
+reconnection after a restart or a crash of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from jts_broker import (
+    AsyncGrpcBrokerGateway,
+    BrokerConfig,
+    BrokerUnavailable,
+    ConnectionStatus,
+    GrpcBrokerGateway,
+    RateLimit,
+    ReconnectPolicy,
+    RetryPolicy,
+)
+from tests.processes import free_port, start_server, stop
+
+pytestmark = pytest.mark.integration
+
+CONNECTED, CONNECTING, ERROR, DISCONNECTED = (ConnectionStatus.CONNECTED, ConnectionStatus.CONNECTING, ConnectionStatus.ERROR,
+                                              ConnectionStatus.DISCONNECTED)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def read_succeeds(gateway: GrpcBrokerGateway) -> bool:
+    try:
+        return gateway.get_quote("005930").price > 0
+    except BrokerUnavailable:
+        return False
+
+
+def config_for(target: str) -> BrokerConfig:
+    # One attempt per read: the test itself polls, so it sees exactly when reads work again.
+    return BrokerConfig.from_target(target, rate_limit=RateLimit(10_000), retry=RetryPolicy(max_attempts=1))
+
+
+def test_reads_resume_after_a_server_restart_and_listeners_see_the_outage(simulator):
+    with GrpcBrokerGateway(config_for(simulator.target)) as gateway:
+        changes = []
+        gateway.subscribe_status(changes.append)
+        simulator.stop(0)
+        wait_until(lambda: gateway.status is not CONNECTED)
+        with pytest.raises(BrokerUnavailable):
+            gateway.get_quote("005930")
+        simulator.start()  # same port
+        wait_until(lambda: read_succeeds(gateway))
+        wait_until(lambda: gateway.status is CONNECTED)
+    statuses = [c.status for c in changes]
+    assert statuses == [ERROR, CONNECTING, CONNECTED, DISCONNECTED]
+    assert "NOT_SERVING" in changes[0].reason or "lost" in changes[0].reason  # the health watch saw it go
+    assert all(c.time.tzinfo is not None for c in changes)
+
+
+def test_reads_resume_after_the_server_process_is_killed_and_restarted():
+    port = free_port()
+    server, _ = start_server(port)
+    try:
+        with GrpcBrokerGateway(config_for(f"127.0.0.1:{port}")) as gateway:
+            changes = []
+            gateway.subscribe_status(changes.append)
+            assert read_succeeds(gateway)
+            stop(server, kill=True)  # a crash: no goodbye to the health watchers
+            wait_until(lambda: gateway.status is not CONNECTED)
+            assert not read_succeeds(gateway)
+            server, _ = start_server(port)
+            wait_until(lambda: read_succeeds(gateway), timeout_s=30)
+            wait_until(lambda: gateway.status is CONNECTED)
+            assert [c.status for c in changes] == [ERROR, CONNECTING, CONNECTED]
+    finally:
+        stop(server)
+
+
+def test_the_async_gateway_reconnects_and_reports_changes_as_an_async_iterator(simulator):
+    async def scenario() -> list[ConnectionStatus]:
+        async with AsyncGrpcBrokerGateway(config_for(simulator.target)) as gateway:
+            seen: list[ConnectionStatus] = []
+
+            async def follow() -> None:
+                async for change in gateway.status_changes():
+                    seen.append(change.status)
+                    if change.status is CONNECTED:
+                        return
+
+            follower = asyncio.create_task(follow())
+            await asyncio.sleep(0.05)
+            simulator.stop(0)
+            while gateway.status is CONNECTED:
+                await asyncio.sleep(0.01)
+            simulator.start()
+            await asyncio.wait_for(follower, 15)
+            assert (await gateway.get_quote("005930")).price > 0
+            return seen
+
+    assert asyncio.run(scenario()) == [ERROR, CONNECTING, CONNECTED]
+
+
+def test_closing_during_an_outage_stops_reconnecting(simulator):
+    gateway = GrpcBrokerGateway(config_for(simulator.target))
+    gateway.connect()
+    simulator.stop(0)
+    wait_until(lambda: gateway.status is CONNECTING)
+    gateway.close()
+    assert gateway.status is DISCONNECTED
+    simulator.start()
+    time.sleep(0.3)
+    assert gateway.status is DISCONNECTED  # nobody reconnected a closed gateway
+
+
+def test_reconnection_can_be_turned_off(simulator):
+    config = BrokerConfig.from_target(simulator.target, rate_limit=RateLimit(10_000), retry=RetryPolicy(max_attempts=1),
+                                      reconnect=ReconnectPolicy(enabled=False))
+    with GrpcBrokerGateway(config) as gateway:
+        simulator.restart(0)
+        # No health watch: the status stays as last known, and the channel reconnects on demand.
+        wait_until(lambda: read_succeeds(gateway))
+        assert gateway.status is CONNECTED
+
+
+def test_a_listener_that_raises_does_not_stop_the_others(simulator):
+    with GrpcBrokerGateway(config_for(simulator.target)) as gateway:
+        seen = []
+
+        def broken(change):
+            raise RuntimeError("listener bug")
+
+        gateway.subscribe_status(broken)
+        unsubscribe = gateway.subscribe_status(seen.append)
+        simulator.stop(0)
+        wait_until(lambda: len(seen) >= 2)
+        unsubscribe()
+        simulator.start()
+        wait_until(lambda: gateway.status is CONNECTED)
+        assert [c.status for c in seen] == [ERROR, CONNECTING]
+
+
+def test_check_health_reports_the_round_trip(simulator):
+    with GrpcBrokerGateway(config_for(simulator.target)) as gateway:
+        assert 0 < gateway.check_health() < 5
+        simulator.stop(0)
+        with pytest.raises(BrokerUnavailable):
+            gateway.check_health()
