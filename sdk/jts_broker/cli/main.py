@@ -19,7 +19,7 @@ from typing import Any
 from jts_broker import (
     BrokerConfig,
     ConfigurationError,
-    GrpcBrokerGateway,
+    IBrokerGateway,
     JtsBrokerError,
     Market,
     OrderType,
@@ -27,15 +27,17 @@ from jts_broker import (
     Timeframe,
     Timeouts,
 )
-from jts_broker.config_file import load_config
+from jts_broker.config_file import CONFIG_ENV, load_settings
 from jts_broker.domain.trading import OrderRequest
+from jts_broker.registry import default_gateway
 
-from . import demo, serve
+from . import demo, serve, status
 from .args import date_arg, krw_arg
 from .limits import show as show_limits
 from .render import console, dump_json, record, table
 
 DEFAULT_TARGET = "127.0.0.1:50551"
+DEFAULT_CONNECT_S = 3.0
 PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
@@ -43,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jts-broker", description="Korean stock brokers through the JTS gRPC gateway; paper-trading simulator included.")
     p.add_argument("--target", default=os.environ.get("JTS_BROKER_TARGET", DEFAULT_TARGET), help="gateway host:port (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--connect-timeout", type=float, default=3.0, metavar="S", help="seconds to wait for the server (default: %(default)s)")
-    p.add_argument("--config", type=Path, help="jts-broker.toml with brokers, accounts and rate limits")
+    p.add_argument("--connect-timeout", type=float, metavar="S", help=f"seconds to wait for the server (default: {DEFAULT_CONNECT_S:g}, or the config's)")
+    p.add_argument("--config", type=Path, help="jts-broker.toml with brokers, accounts and rate limits (default: $JTS_BROKER_CONFIG)")
     p.add_argument("--broker", metavar="NAME", help="broker of --config to use (default: the first)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -80,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cancel", help="cancel a working order")
     s.add_argument("order_id")
 
+    status.add_parsers(sub)
+
     s = sub.add_parser("limits", help="rate-limit budgets and their usage (--watch: live bars)")
     s.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
     s.add_argument("--interval", type=float, default=0.25, metavar="S", help="seconds between redraws (default: %(default)s)")
@@ -94,7 +98,7 @@ def _show(args: argparse.Namespace, value: Any, render: Any) -> None:
         console().print(render)
 
 
-def _run(args: argparse.Namespace, gateway: GrpcBrokerGateway) -> None:
+def _run(args: argparse.Namespace, gateway: IBrokerGateway) -> None:
     cmd = args.command
     if cmd == "symbols":
         found = gateway.get_symbols(args.search, Market(args.market) if args.market else None)
@@ -133,17 +137,19 @@ def _run(args: argparse.Namespace, gateway: GrpcBrokerGateway) -> None:
 
 
 def _config(args: argparse.Namespace) -> BrokerConfig:
-    """The connection: a broker of --config (with --target overriding its address), or --target."""
-    timeouts = Timeouts(connect_s=args.connect_timeout)
+    """The connection: a broker of the config file (``--config`` or ``$JTS_BROKER_CONFIG``; an
+    explicit ``--target`` overrides its address), else ``--target``."""
     args.broker_name = args.target
-    if args.config is None:
-        return BrokerConfig.from_target(args.target, timeouts=timeouts)
-    brokers = load_config(args.config)
-    name = args.broker or next(iter(brokers))
-    if name not in brokers:
-        raise ConfigurationError(f"{args.config}: no broker named {name!r} (configured: {', '.join(brokers)})")
+    if args.config is None and not os.environ.get(CONFIG_ENV):
+        return BrokerConfig.from_target(args.target, timeouts=Timeouts(connect_s=args.connect_timeout or DEFAULT_CONNECT_S))
+    settings = load_settings(args.config)
+    name = args.broker or next(iter(settings.brokers))
+    if name not in settings.brokers:
+        raise ConfigurationError(f"{settings.source}: no broker named {name!r} (configured: {', '.join(settings.brokers)})")
     args.broker_name = name
-    config = replace(brokers[name], timeouts=timeouts)
+    config = settings.brokers[name]
+    if args.connect_timeout is not None:
+        config = replace(config, timeouts=replace(config.timeouts, connect_s=args.connect_timeout))
     if "JTS_BROKER_TARGET" in os.environ or args.target != DEFAULT_TARGET:
         target = BrokerConfig.from_target(args.target)
         config = replace(config, grpc_host=target.grpc_host, grpc_port=target.grpc_port)
@@ -155,10 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve.run(args)
+        if args.command == "status":
+            return status.run_status(args)
+        if args.command == "config":
+            return status.run_config(args)
         if args.command == "demo":
             demo.run(console())
             return 0
-        gateway = GrpcBrokerGateway(_config(args))
+        config = _config(args)
+        gateway = default_gateway(args.broker_name, config)
         try:
             _run(args, gateway)
         finally:

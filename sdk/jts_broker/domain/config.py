@@ -104,6 +104,8 @@ class BrokerConfig:
         tls: TLS settings; None: plaintext (fine on loopback, not across a network).
         token: bearer token sent with every call (``authorization: Bearer ...``); a ``str`` is
             wrapped in :class:`Secret`, so it never appears in ``repr`` or logs.
+        offline_cache: SQLite file of the offline cache: live reads are written to it, and served
+            from it (marked ``DataSource.CACHE``) while the server is unreachable; None: no cache.
     """
 
     broker_type: BrokerType = BrokerType.KIS
@@ -116,8 +118,11 @@ class BrokerConfig:
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     tls: TlsConfig | None = None
     token: Secret | str | None = None
+    offline_cache: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.offline_cache is not None:
+            object.__setattr__(self, "offline_cache", Path(self.offline_cache).expanduser())
         if isinstance(self.token, str):
             object.__setattr__(self, "token", Secret(self.token) if self.token else None)
         if not isinstance(self.grpc_port, int) or not 0 < self.grpc_port < 65536:

@@ -91,6 +91,11 @@ class IBrokerGateway(abc.ABC):
     def disconnect(self) -> None:
         """Close the connection and release its threads. Idempotent."""
 
+    def close(self) -> None:
+        """Disconnect and release everything the gateway holds (e.g. the rate limiter's thread);
+        the gateway cannot be used again. Idempotent."""
+        self.disconnect()
+
     def __enter__(self) -> IBrokerGateway:
         self.connect()
         return self
@@ -222,6 +227,10 @@ class IAsyncBrokerGateway(abc.ABC):
 
     @abc.abstractmethod
     async def disconnect(self) -> None: ...
+
+    async def close(self) -> None:
+        """Disconnect and release everything the gateway holds; it cannot be used again."""
+        await self.disconnect()
 
     async def __aenter__(self) -> IAsyncBrokerGateway:
         await self.connect()

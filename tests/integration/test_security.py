@@ -1,0 +1,121 @@
+"""Transport security against a real simulator: TLS (server and mutual), bearer tokens, and
+secrets that never show in a repr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trustme
+
+from jts_broker import (
+    AsyncGrpcBrokerGateway,
+    AuthenticationFailed,
+    BrokerConfig,
+    BrokerUnavailable,
+    GrpcBrokerGateway,
+    RateLimit,
+    Timeouts,
+    TlsConfig,
+)
+from jts_broker.simulator import SimulatorServer
+from jts_broker.simulator.auth import ServerTls
+from tests.conftest import AsyncAsSync
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "s3cret-token-value"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> dict[str, Path | bytes]:
+    """A throwaway CA, a server certificate for loopback and a client certificate."""
+    folder = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("trader@jts-broker.test")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    client.private_key_pem.write_to_path(str(folder / "client.key"))
+    for i, pem in enumerate(client.cert_chain_pems):
+        pem.write_to_path(str(folder / "client.pem"), append=i > 0)
+    return {
+        "ca": folder / "ca.pem", "client_cert": folder / "client.pem", "client_key": folder / "client.key",
+        "server_chain": b"".join(p.bytes() for p in server.cert_chain_pems), "server_key": server.private_key_pem.bytes(),
+        "ca_pem": ca.cert_pem.bytes(),
+    }
+
+
+def _config(server: SimulatorServer, **kwargs) -> BrokerConfig:
+    return BrokerConfig.from_target(server.target, rate_limit=RateLimit(1000), timeouts=Timeouts(connect_s=1.0), **kwargs)
+
+
+@pytest.fixture
+def secure_server(pki):
+    tls = ServerTls(pki["server_chain"], pki["server_key"])
+    with SimulatorServer(tick_interval_s=0, tls=tls, token=TOKEN) as server:
+        yield server
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_tls_with_the_right_token_works(kind, secure_server, pki):
+    config = _config(secure_server, tls=TlsConfig(root_certificates=pki["ca"]), token=TOKEN)
+    gateway = GrpcBrokerGateway(config) if kind == "sync" else AsyncAsSync(AsyncGrpcBrokerGateway(config))
+    try:
+        assert gateway.get_quote("005930").price > 0
+    finally:
+        gateway.close() if kind == "sync" else gateway.shutdown()
+
+
+@pytest.mark.parametrize("token", ["wrong-token", None])
+def test_a_wrong_or_missing_token_is_authentication_failed(secure_server, pki, token):
+    with GrpcBrokerGateway(_config(secure_server, tls=TlsConfig(root_certificates=pki["ca"]), token=token)) as gateway:
+        with pytest.raises(AuthenticationFailed) as caught:
+            gateway.get_quote("005930")
+    assert caught.value.status == "UNAUTHENTICATED"
+    assert ("invalid" if token else "missing") in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_a_plaintext_client_cannot_reach_a_tls_server(secure_server):
+    gateway = GrpcBrokerGateway(_config(secure_server, token=TOKEN))
+    with pytest.raises(BrokerUnavailable):
+        gateway.connect()
+    gateway.close()
+
+
+def test_a_server_certificate_from_another_ca_is_refused(secure_server, tmp_path):
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    gateway = GrpcBrokerGateway(_config(secure_server, tls=TlsConfig(root_certificates=other), token=TOKEN))
+    with pytest.raises(BrokerUnavailable):
+        gateway.connect()
+    gateway.close()
+
+
+def test_mutual_tls_needs_the_client_certificate(pki):
+    tls = ServerTls(pki["server_chain"], pki["server_key"], client_ca=pki["ca_pem"])
+    with SimulatorServer(tick_interval_s=0, tls=tls) as server:
+        with_cert = TlsConfig(root_certificates=pki["ca"], client_certificate=pki["client_cert"], client_key=pki["client_key"])
+        with GrpcBrokerGateway(_config(server, tls=with_cert)) as gateway:
+            assert gateway.get_quote("005930").price > 0
+        without = GrpcBrokerGateway(_config(server, tls=TlsConfig(root_certificates=pki["ca"])))
+        with pytest.raises(BrokerUnavailable):
+            without.connect()
+        without.close()
+
+
+def test_secrets_never_show_in_reprs(pki):
+    config = BrokerConfig(token=TOKEN, tls=TlsConfig(root_certificates=pki["ca"]))
+    assert TOKEN not in repr(config) and TOKEN not in str(config)
+    assert "***" in repr(config)
+    assert config.token.reveal() == TOKEN
+    assert "BEGIN" not in repr(ServerTls(pki["server_chain"], pki["server_key"]))
+
+
+def test_unreadable_tls_files_are_a_configuration_error(tmp_path):
+    from jts_broker import ConfigurationError
+
+    gateway = GrpcBrokerGateway(BrokerConfig(tls=TlsConfig(root_certificates=tmp_path / "missing.pem")))
+    with pytest.raises(ConfigurationError, match="missing.pem"):
+        gateway.connect()
+    gateway.close()
