@@ -116,6 +116,6 @@ def test_unreadable_tls_files_are_a_configuration_error(tmp_path):
     from jts_broker import ConfigurationError
 
     gateway = GrpcBrokerGateway(BrokerConfig(tls=TlsConfig(root_certificates=tmp_path / "missing.pem")))
-    with pytest.raises(ConfigurationError, match="missing.pem"):
+    with pytest.raises(ConfigurationError, match=r"missing\.pem"):
         gateway.connect()
     gateway.close()
