@@ -201,7 +201,11 @@ def load_model(fds: descriptor_pb2.FileDescriptorSet, mapping: dict) -> tuple[li
         domain_module, domain_class = target.rsplit(".", 1)
         cls = getattr(importlib.import_module(f"jts_broker.domain.{domain_module}"), domain_class)
         hints = typing.get_type_hints(cls)
-        domain_fields = [f.name for f in dataclasses.fields(cls)]
+        local = set(mapping.get("local_fields", {}).get(proto_name, []))
+        for f in dataclasses.fields(cls):
+            if f.name in local and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SystemExit(f"{target}.{f.name} is a local field (codegen/mapping.toml) and must have a default")
+        domain_fields = [f.name for f in dataclasses.fields(cls) if f.name not in local]
         proto_fields = [f.name for f in desc.field]
         if sorted(domain_fields) != sorted(proto_fields):
             raise SystemExit(f"{proto_name} fields {sorted(proto_fields)} do not match {target} fields {sorted(domain_fields)}")

@@ -35,11 +35,14 @@ from .domain.gateway import AsyncQuoteStream, IAsyncBrokerGateway, IBrokerGatewa
 from .domain.market_data import Candle, Quote, Symbol
 from .domain.orders import limit_order, market_order, new_client_order_id
 from .domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
+from .domain.provenance import DataSource, ResultList
 from .domain.symbols import normalize_symbol
 from .domain.timeutil import KST
 from .domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 from .gateways.mock import MockBrokerGateway
+from .offline_cache import OfflineCache
 from .policies.rate_limiter import RateLimiter, RateLimitUsage, WindowUsage
+from .registry import BrokerHealth, BrokerRegistry
 
 __version__ = "0.1.0"
 
@@ -54,12 +57,15 @@ __all__ = [
     "AuthenticationFailed",
     "Balance",
     "BrokerConfig",
+    "BrokerHealth",
+    "BrokerRegistry",
     "BrokerType",
     "BrokerUnavailable",
     "Candle",
     "ConfigurationError",
     "ConnectionStatus",
     "ConnectionStatusChange",
+    "DataSource",
     "DeadlineExceeded",
     "DuplicateClientOrderId",
     "GrpcBrokerGateway",
@@ -70,6 +76,7 @@ __all__ = [
     "Market",
     "MockBrokerGateway",
     "NotFound",
+    "OfflineCache",
     "Order",
     "OrderNotFound",
     "OrderRejected",
@@ -91,6 +98,7 @@ __all__ = [
     "RateLimiter",
     "ReconnectPolicy",
     "RequestCancelled",
+    "ResultList",
     "RetryPolicy",
     "Secret",
     "SecurityType",

@@ -49,7 +49,7 @@ class BrokerHealth:
         name: the broker's name in the config.
         broker_type: KIS, CREON, KIWOOM or MOCK.
         target: ``host:port`` of its gateway server (``"in memory"`` for a mock).
-        status: the connection status now.
+        status: the connection status now (ERROR while reconnecting after a failed health check).
         latency_s: round trip of the last successful health check, seconds; None before one.
         last_error: the last error seen (connect, health check or connection loss); empty if none.
         last_error_time: when it was seen, tz-aware (Asia/Seoul); None if never.
@@ -76,6 +76,7 @@ class _Entry:
     last_error: str = ""
     last_error_time: datetime | None = None
     checked_time: datetime | None = None
+    check_failed: bool = False
 
 
 class BrokerRegistry:
@@ -202,11 +203,13 @@ class BrokerRegistry:
                 latency = self.gateway(name).check_health()
             except JtsBrokerError as error:
                 self._record_error(entry, error)
+                failed = True
             else:
                 with self._lock:
                     entry.latency_s = latency
+                failed = False
             with self._lock:
-                entry.checked_time = now_kst()
+                entry.checked_time, entry.check_failed = now_kst(), failed
         return self.health()
 
     def health(self) -> list[BrokerHealth]:
@@ -215,10 +218,19 @@ class BrokerRegistry:
             return [BrokerHealth(
                 name=name, broker_type=e.config.broker_type,
                 target="in memory" if e.config.broker_type is BrokerType.MOCK else e.config.target,
-                status=e.gateway.status if e.gateway is not None else ConnectionStatus.DISCONNECTED,
+                status=self._status(e),
                 latency_s=e.latency_s, last_error=e.last_error, last_error_time=e.last_error_time, checked_time=e.checked_time,
                 accounts=tuple(a.account_id for a in e.config.accounts),
             ) for name, e in self._entries.items()]
+
+    @staticmethod
+    def _status(entry: _Entry) -> ConnectionStatus:
+        if entry.gateway is None:
+            return ConnectionStatus.DISCONNECTED
+        status = entry.gateway.status
+        # A gateway that lost its server says CONNECTING while it retries; after a failed health
+        # check the registry reports what the check found: the broker is in ERROR.
+        return ConnectionStatus.ERROR if entry.check_failed and status is ConnectionStatus.CONNECTING else status
 
     def close(self) -> None:
         """Close every gateway built so far. Idempotent."""

@@ -30,7 +30,7 @@ from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.config import BrokerConfig
 from jts_broker.domain.connection import ConnectionState
 from jts_broker.domain.enums import ConnectionStatus
-from jts_broker.domain.errors import BrokerUnavailable
+from jts_broker.domain.errors import BrokerUnavailable, JtsBrokerError
 from jts_broker.policies.retrying import async_reconnecting as _reconnecting
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -60,6 +60,11 @@ class AsyncConnection:
     async def open(self) -> grpc.aio.Channel:
         """Open the channel and check the server's health; start watching it.
 
+        When the server cannot be reached (or is not serving), the error is raised but the
+        channel is kept and, unless reconnection is disabled, the monitor goes on trying in the
+        background: :attr:`channel` is then set and the status becomes CONNECTED by itself once
+        the server answers.
+
         Raises:
             BrokerUnavailable: no ready channel within ``timeouts.connect_s`` (code
                 ``CONNECT_TIMEOUT``), or the server is not serving (``NOT_SERVING``).
@@ -71,31 +76,54 @@ class AsyncConnection:
         except Exception as exc:
             self.state.set(ConnectionStatus.ERROR, str(exc))
             raise
+        try:
+            await self._wait_ready(channel)
+            await self._check(channel, wait_for_ready=False)
+        except (BrokerUnavailable, NotServing, grpc.RpcError) as exc:
+            error = self._typed(exc)
+            self.state.set(ConnectionStatus.ERROR, str(error))
+            if isinstance(error, BrokerUnavailable) and self.config.reconnect.enabled:
+                self.channel = channel  # keep trying in the background
+                self._start_monitor(channel, healthy=False)
+            else:
+                await channel.close()
+            raise error from None
+        self.channel = channel
+        self.state.set(ConnectionStatus.CONNECTED)
+        if self.config.reconnect.enabled:
+            self._start_monitor(channel, healthy=True)
+        return channel
+
+    async def _wait_ready(self, channel: grpc.aio.Channel) -> None:
         connect_s = self.config.timeouts.connect_s
         try:
             await asyncio.wait_for(channel.channel_ready(), connect_s)
         except TimeoutError:
-            await channel.close()
-            reason = f"cannot reach the gateway at {self.config.target} within {connect_s:g} s"
-            self.state.set(ConnectionStatus.ERROR, reason)
-            raise BrokerUnavailable(reason, code="CONNECT_TIMEOUT") from None
-        try:
-            await self._check(channel, wait_for_ready=False)
-        except grpc.RpcError as exc:
-            await channel.close()
-            error = error_from_rpc(exc, "/grpc.health.v1.Health/Check")
-            self.state.set(ConnectionStatus.ERROR, str(error))
-            raise error from exc
-        except NotServing:
-            await channel.close()
-            reason = f"the gateway at {self.config.target} is not serving"
-            self.state.set(ConnectionStatus.ERROR, reason)
-            raise BrokerUnavailable(reason, code="NOT_SERVING") from None
-        self.channel = channel
-        self.state.set(ConnectionStatus.CONNECTED)
-        if self.config.reconnect.enabled:
-            self._monitor = asyncio.get_running_loop().create_task(self._run_monitor(channel), name="jts-health")
-        return channel
+            raise BrokerUnavailable(f"cannot reach the gateway at {self.config.target} within {connect_s:g} s", code="CONNECT_TIMEOUT") from None
+
+    def _typed(self, exc: Exception) -> JtsBrokerError:
+        if isinstance(exc, JtsBrokerError):
+            return exc
+        if isinstance(exc, NotServing):
+            return BrokerUnavailable(f"the gateway at {self.config.target} is {exc}", code="NOT_SERVING")
+        assert isinstance(exc, grpc.RpcError)
+        return error_from_rpc(exc, "/grpc.health.v1.Health/Check")
+
+    def _start_monitor(self, channel: grpc.aio.Channel, *, healthy: bool) -> None:
+        self._monitor = asyncio.get_running_loop().create_task(self._run_monitor(channel, healthy), name="jts-health")
+
+    async def wait_connected(self) -> None:
+        """Wait up to ``timeouts.connect_s`` for the status to be CONNECTED.
+
+        Raises:
+            BrokerUnavailable: still not connected (code ``CONNECT_TIMEOUT``).
+        """
+        deadline = time.monotonic() + self.config.timeouts.connect_s
+        while self.state.status is not ConnectionStatus.CONNECTED:
+            if time.monotonic() >= deadline or self.channel is None:
+                raise BrokerUnavailable(f"cannot reach the gateway at {self.config.target} within {self.config.timeouts.connect_s:g} s"
+                                        f"{': ' + self.state.reason if self.state.reason else ''}", code="CONNECT_TIMEOUT")
+            await asyncio.sleep(0.01)
 
     async def _check(self, channel: grpc.aio.Channel, *, wait_for_ready: bool) -> float:
         """One ``Check``; its round trip in seconds. A server without the health service counts
@@ -130,15 +158,17 @@ class AsyncConnection:
 
     # -- the monitor -----------------------------------------------------------------------------
 
-    async def _run_monitor(self, channel: grpc.aio.Channel) -> None:
+    async def _run_monitor(self, channel: grpc.aio.Channel, healthy: bool) -> None:
         while True:
-            reason = await self._watch_health(channel)
-            self.state.set(ConnectionStatus.ERROR, reason)
+            if healthy:
+                reason = await self._watch_health(channel)
+                self.state.set(ConnectionStatus.ERROR, reason)
             self.state.set(ConnectionStatus.CONNECTING, f"reconnecting to {self.config.target}")
             async for attempt in _reconnecting(self.config.reconnect):
                 with attempt:
                     await self._check(channel, wait_for_ready=True)
             self.state.set(ConnectionStatus.CONNECTED)
+            healthy = True
 
     async def _watch_health(self, channel: grpc.aio.Channel) -> str:
         """Follow the server's health until it stops serving or cannot be reached; why, in words."""

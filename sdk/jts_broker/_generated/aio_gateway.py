@@ -9,7 +9,13 @@ the rate limit, deadlines, retries and error mapping; the generated mappers give
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TypeVar
+
+import grpc
+import grpc.aio
 
 from jts_broker.domain.config import BrokerConfig
 from jts_broker.domain.connection import ConnectionState, ConnectionStatusChange, StatusListener
@@ -24,15 +30,21 @@ from jts_broker.domain.errors import (
 )
 from jts_broker.domain.gateway import AsyncQuoteStream, DateLike, IAsyncBrokerGateway
 from jts_broker.domain.market_data import Candle, Quote, Symbol
+from jts_broker.domain.provenance import ResultList
 from jts_broker.domain.symbols import normalize_symbol
+from jts_broker.domain.timeutil import now_kst, period_start
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 from jts_broker.gateways import _requests
+from jts_broker.offline_cache import OfflineCache
 from jts_broker.policies.rate_limiter import RateLimiter
 
 from . import mappers as m
 from .aio_clients import CallPolicy, MarketDataServiceClient, ResponseStream, TradingServiceClient
 from .aio_connection import AsyncConnection
 from .pb import market_data_pb2, trading_pb2
+
+log = logging.getLogger("jts_broker.gateway")
+T = TypeVar("T")
 
 # Statuses after which a call may still have reached the server and taken effect: the connection
 # broke or the deadline passed, the server failed midway, or the call was cancelled. Every other
@@ -96,6 +108,37 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         self._market: MarketDataServiceClient | None = None
         self._trading: TradingServiceClient | None = None
         self._default_account: str | None = config.accounts[0].account_id if config.accounts else None
+        self._cache = OfflineCache(config.offline_cache, f"{config.broker_type.value}@{config.target}") if config.offline_cache else None
+
+    @property
+    def offline_cache(self) -> OfflineCache | None:
+        """The offline cache (``config.offline_cache``), or None."""
+        return self._cache
+
+    def _cached(self, read: Callable[[OfflineCache], T | None]) -> T | None:
+        """What the offline cache holds for ``read``, while the server is known to be down."""
+        if self._cache is None or self._state.status not in (ConnectionStatus.ERROR, ConnectionStatus.CONNECTING):
+            return None
+        return self._cache_read(read)
+
+    def _cache_read(self, read: Callable[[OfflineCache], T | None]) -> T | None:
+        assert self._cache is not None
+        try:
+            return read(self._cache)
+        except sqlite3.Error:
+            log.warning("offline cache %s could not be read", self._cache.path, exc_info=True)
+            return None
+
+    def _fallback(self, error: BrokerUnavailable, read: Callable[[OfflineCache], T | None]) -> T:
+        """The cached answer after a live call failed for want of the server; else ``error``
+        (never an empty result for a failure)."""
+        if self._cache is None:
+            raise error
+        found = self._cache_read(read)
+        if found is None:
+            raise type(error)(f"{error.message}; the offline cache holds no copy of this data", code=error.code,
+                              broker_code=error.broker_code, status=error.status) from error
+        return found
 
     def __repr__(self) -> str:
         return f"AsyncGrpcBrokerGateway({self.config.broker_type.value} at {self.config.target}, {self._state.status.value})"
@@ -138,14 +181,25 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def connect(self) -> None:
         async with self._lock:
-            if self._connection is not None:
+            connection = self._connection
+            if connection is None:
+                connection = AsyncConnection(self.config, self._state)
+                try:
+                    channel = await connection.open()
+                except BrokerUnavailable:
+                    if connection.channel is not None:  # it goes on reconnecting in the background
+                        self._adopt(connection, connection.channel)
+                    raise
+                self._adopt(connection, channel)
                 return
-            connection = AsyncConnection(self.config, self._state)
-            channel = await connection.open()
-            policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
-            self._market = MarketDataServiceClient(channel, policy)
-            self._trading = TradingServiceClient(channel, policy)
-            self._connection = connection
+        if self._state.status is not ConnectionStatus.CONNECTED:
+            await connection.wait_connected()
+
+    def _adopt(self, connection: AsyncConnection, channel: grpc.aio.Channel) -> None:
+        policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
+        self._market = MarketDataServiceClient(channel, policy)
+        self._trading = TradingServiceClient(channel, policy)
+        self._connection = connection
 
     async def check_health(self) -> float:
         """A ``grpc.health.v1`` check now, connecting first if needed; its round trip in seconds.
@@ -163,11 +217,16 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
             self._market = self._trading = None
             if connection is not None:
                 await connection.close()
+            if self._cache is not None:
+                self._cache.flush()  # what was read live is on disk before this returns
 
     async def close(self) -> None:
-        """Disconnect and stop the rate limiter's thread; the gateway cannot be used again."""
+        """Disconnect, stop the rate limiter's thread and close the offline cache; the gateway
+        cannot be used again."""
         await self.disconnect()
         self._limiter.close()
+        if self._cache is not None:
+            self._cache.close()
 
     async def _md(self) -> MarketDataServiceClient:
         if self._market is None:
@@ -195,24 +254,59 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     # -- market data ---------------------------------------------------------------------------
 
-    async def get_accounts(self) -> list[Account]:
-        response = await (await self._tr()).list_accounts(trading_pb2.ListAccountsRequest())
-        return [m.account_from_proto(a) for a in response.accounts]
+    async def get_accounts(self) -> ResultList[Account]:
+        if (cached := self._cached(lambda c: c.accounts())) is not None:
+            return cached
+        try:
+            response = await (await self._tr()).list_accounts(trading_pb2.ListAccountsRequest())
+        except BrokerUnavailable as exc:
+            return self._fallback(exc, lambda c: c.accounts())
+        accounts = ResultList(m.account_from_proto(a) for a in response.accounts)
+        if self._cache is not None:
+            self._cache.put_accounts(accounts)
+        return accounts
 
-    async def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]:
+    async def get_symbols(self, query: str = "", market: Market | None = None) -> ResultList[Symbol]:
         request = _requests.list_symbols(query, market)
-        response = await (await self._md()).list_symbols(request)
-        return [m.symbol_from_proto(s) for s in response.symbols]
+        if (cached := self._cached(lambda c: c.symbols(query, market))) is not None:
+            return cached
+        try:
+            response = await (await self._md()).list_symbols(request)
+        except BrokerUnavailable as exc:
+            return self._fallback(exc, lambda c: c.symbols(query, market))
+        symbols = ResultList(m.symbol_from_proto(s) for s in response.symbols)
+        if self._cache is not None:
+            self._cache.put_symbols(query, market, symbols)
+        return symbols
 
     async def get_symbol(self, code: str) -> Symbol:
         request = market_data_pb2.GetSymbolRequest(code=normalize_symbol(code))
-        return m.symbol_from_proto(await (await self._md()).get_symbol(request))
+        if (cached := self._cached(lambda c: c.symbol(request.code))) is not None:
+            return cached[0]
+        try:
+            symbol = m.symbol_from_proto(await (await self._md()).get_symbol(request))
+        except BrokerUnavailable as exc:
+            return self._fallback(exc, lambda c: c.symbol(request.code))[0]
+        if self._cache is not None:
+            self._cache.put_symbol(symbol)
+        return symbol
 
-    async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]:
+    async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
         request = _requests.candles(symbol, timeframe, start, end)
-        response = await (await self._md()).get_candles(request)
+        first, after = m.timestamp_from_proto(request.start), m.timestamp_from_proto(request.end)
+        if (cached := self._cached(lambda c: c.candles(request.symbol, timeframe, first, after))) is not None:
+            return cached
+        try:
+            response = await (await self._md()).get_candles(request)
+        except BrokerUnavailable as exc:
+            return self._fallback(exc, lambda c: c.candles(request.symbol, timeframe, first, after))
         candle_from_proto = m.candle_from_proto
-        return [candle_from_proto(c) for c in response.candles]
+        candles = ResultList([candle_from_proto(c) for c in response.candles])
+        if self._cache is not None:
+            complete_before = (m.timestamp_from_proto(response.complete_before) if response.HasField("complete_before")
+                               else period_start(timeframe, now_kst()))
+            self._cache.put_candles(request.symbol, timeframe, first, after, list(response.candles), complete_before)
+        return candles
 
     async def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]:
         codes = _requests.symbols(symbols)
@@ -233,7 +327,15 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_quote(self, symbol: str) -> Quote:
         request = market_data_pb2.GetQuoteRequest(symbol=normalize_symbol(symbol))
-        return m.quote_from_proto(await (await self._md()).get_quote(request))
+        if (cached := self._cached(lambda c: c.quote(request.symbol))) is not None:
+            return cached
+        try:
+            quote = m.quote_from_proto(await (await self._md()).get_quote(request))
+        except BrokerUnavailable as exc:
+            return self._fallback(exc, lambda c: c.quote(request.symbol))
+        if self._cache is not None:
+            self._cache.put_quote(quote)
+        return quote
 
     def stream_quotes(self, symbols: Iterable[str]) -> AsyncQuoteStream:
         return _QuoteStream(self, market_data_pb2.StreamQuotesRequest(symbols=_requests.symbols(symbols)))
@@ -242,12 +344,28 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_balance(self, account_id: str | None = None) -> Balance:
         request = trading_pb2.GetBalanceRequest(account_id=await self._account(account_id))
-        return m.balance_from_proto(await (await self._tr()).get_balance(request))
+        if (cached := self._cached(lambda c: c.balance(request.account_id))) is not None:
+            return cached
+        try:
+            balance = m.balance_from_proto(await (await self._tr()).get_balance(request))
+        except BrokerUnavailable as exc:
+            return self._fallback(exc, lambda c: c.balance(request.account_id))
+        if self._cache is not None:
+            self._cache.put_balance(balance)
+        return balance
 
-    async def get_positions(self, account_id: str | None = None) -> list[Position]:
+    async def get_positions(self, account_id: str | None = None) -> ResultList[Position]:
         request = trading_pb2.GetPositionsRequest(account_id=await self._account(account_id))
-        response = await (await self._tr()).get_positions(request)
-        return [m.position_from_proto(p) for p in response.positions]
+        if (cached := self._cached(lambda c: c.positions(request.account_id))) is not None:
+            return cached
+        try:
+            response = await (await self._tr()).get_positions(request)
+        except BrokerUnavailable as exc:
+            return self._fallback(exc, lambda c: c.positions(request.account_id))
+        positions = ResultList(m.position_from_proto(p) for p in response.positions)
+        if self._cache is not None:
+            self._cache.put_positions(request.account_id, positions)
+        return positions
 
     async def place_order(self, order: OrderRequest) -> OrderResult:
         request = _requests.place_order(order)  # the client order id is fixed here, once

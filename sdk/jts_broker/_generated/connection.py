@@ -29,7 +29,7 @@ from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.config import BrokerConfig
 from jts_broker.domain.connection import ConnectionState
 from jts_broker.domain.enums import ConnectionStatus
-from jts_broker.domain.errors import BrokerUnavailable
+from jts_broker.domain.errors import BrokerUnavailable, JtsBrokerError
 from jts_broker.policies.retrying import reconnecting as _reconnecting
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -61,6 +61,11 @@ class Connection:
     def open(self) -> grpc.Channel:
         """Open the channel and check the server's health; start watching it.
 
+        When the server cannot be reached (or is not serving), the error is raised but the
+        channel is kept and, unless reconnection is disabled, the monitor goes on trying in the
+        background: :attr:`channel` is then set and the status becomes CONNECTED by itself once
+        the server answers.
+
         Raises:
             BrokerUnavailable: no ready channel within ``timeouts.connect_s`` (code
                 ``CONNECT_TIMEOUT``), or the server is not serving (``NOT_SERVING``).
@@ -72,33 +77,56 @@ class Connection:
         except Exception as exc:
             self.state.set(ConnectionStatus.ERROR, str(exc))
             raise
+        try:
+            self._wait_ready(channel)
+            self._check(channel, wait_for_ready=False)
+        except (BrokerUnavailable, NotServing, grpc.RpcError) as exc:
+            error = self._typed(exc)
+            self.state.set(ConnectionStatus.ERROR, str(error))
+            if isinstance(error, BrokerUnavailable) and self.config.reconnect.enabled:
+                self.channel = channel  # keep trying in the background
+                self._start_monitor(channel, healthy=False)
+            else:
+                channel.close()
+            raise error from None
+        self.channel = channel
+        self.state.set(ConnectionStatus.CONNECTED)
+        if self.config.reconnect.enabled:
+            self._start_monitor(channel, healthy=True)
+        return channel
+
+    def _wait_ready(self, channel: grpc.Channel) -> None:
         connect_s = self.config.timeouts.connect_s
         try:
             grpc.channel_ready_future(channel).result(timeout=connect_s)
         except grpc.FutureTimeoutError:
-            channel.close()
-            reason = f"cannot reach the gateway at {self.config.target} within {connect_s:g} s"
-            self.state.set(ConnectionStatus.ERROR, reason)
-            raise BrokerUnavailable(reason, code="CONNECT_TIMEOUT") from None
-        try:
-            self._check(channel, wait_for_ready=False)
-        except grpc.RpcError as exc:
-            channel.close()
-            error = error_from_rpc(exc, "/grpc.health.v1.Health/Check")
-            self.state.set(ConnectionStatus.ERROR, str(error))
-            raise error from exc
-        except NotServing:
-            channel.close()
-            reason = f"the gateway at {self.config.target} is not serving"
-            self.state.set(ConnectionStatus.ERROR, reason)
-            raise BrokerUnavailable(reason, code="NOT_SERVING") from None
-        self.channel = channel
-        self.state.set(ConnectionStatus.CONNECTED)
-        if self.config.reconnect.enabled:
-            self._closed.clear()
-            self._monitor = threading.Thread(target=self._run_monitor, args=(channel,), name="jts-health", daemon=True)
-            self._monitor.start()
-        return channel
+            raise BrokerUnavailable(f"cannot reach the gateway at {self.config.target} within {connect_s:g} s", code="CONNECT_TIMEOUT") from None
+
+    def _typed(self, exc: Exception) -> JtsBrokerError:
+        if isinstance(exc, JtsBrokerError):
+            return exc
+        if isinstance(exc, NotServing):
+            return BrokerUnavailable(f"the gateway at {self.config.target} is {exc}", code="NOT_SERVING")
+        assert isinstance(exc, grpc.RpcError)
+        return error_from_rpc(exc, "/grpc.health.v1.Health/Check")
+
+    def _start_monitor(self, channel: grpc.Channel, *, healthy: bool) -> None:
+        self._closed.clear()
+        self._monitor = threading.Thread(target=self._run_monitor, args=(channel, healthy), name="jts-health", daemon=True)
+        self._monitor.start()
+
+    def wait_connected(self) -> None:
+        """Wait up to ``timeouts.connect_s`` for the status to be CONNECTED.
+
+        Raises:
+            BrokerUnavailable: still not connected (code ``CONNECT_TIMEOUT``).
+        """
+        deadline = time.monotonic() + self.config.timeouts.connect_s
+        while self.state.status is not ConnectionStatus.CONNECTED:
+            if time.monotonic() >= deadline or self.channel is None:
+                raise BrokerUnavailable(f"cannot reach the gateway at {self.config.target} within {self.config.timeouts.connect_s:g} s"
+                                        f"{': ' + self.state.reason if self.state.reason else ''}", code="CONNECT_TIMEOUT")
+            time.sleep(0.01)
 
     def _check(self, channel: grpc.Channel, *, wait_for_ready: bool) -> float:
         """One ``Check``; its round trip in seconds. A server without the health service counts
@@ -133,12 +161,13 @@ class Connection:
 
     # -- the monitor -----------------------------------------------------------------------------
 
-    def _run_monitor(self, channel: grpc.Channel) -> None:
+    def _run_monitor(self, channel: grpc.Channel, healthy: bool) -> None:
         while not self._closed.is_set():
-            reason = self._watch_health(channel)
-            if self._closed.is_set():
-                return
-            self.state.set(ConnectionStatus.ERROR, reason)
+            if healthy:
+                reason = self._watch_health(channel)
+                if self._closed.is_set():
+                    return
+                self.state.set(ConnectionStatus.ERROR, reason)
             self.state.set(ConnectionStatus.CONNECTING, f"reconnecting to {self.config.target}")
             try:
                 for attempt in _reconnecting(self.config.reconnect, self._closed):
@@ -147,6 +176,7 @@ class Connection:
             except Exception:  # tenacity's RetryError: the gateway is closing
                 return
             self.state.set(ConnectionStatus.CONNECTED)
+            healthy = True
 
     def _watch_health(self, channel: grpc.Channel) -> str:
         """Follow the server's health until it stops serving or cannot be reached; why, in words."""

@@ -5,6 +5,12 @@ ISINs are accepted and normalized); prices are KRW ``Decimal``; times are tz-awa
 Asia/Seoul; lists are ordered as each method says. ``account_id=None`` means the first
 configured account, or the server's first account when none is configured.
 
+Offline: a gateway with an offline cache (``config.offline_cache``) answers the reads (accounts,
+symbols, candles, quotes, balance, positions) from the cache while its server cannot be reached;
+the result says so: lists are :class:`~jts_broker.domain.provenance.ResultList` and ``Quote`` and
+``Balance`` carry the same ``source`` (LIVE or CACHE), ``cached_at`` and ``age_s``. With nothing
+cached the read raises ``BrokerUnavailable``. Orders are never served from the cache.
+
 Errors (all from :mod:`jts_broker.domain.errors`): ``InvalidRequest`` before any network call for
 bad arguments; ``NotFound`` subclasses for unknown symbols, accounts and orders;
 ``OrderRejected`` when the broker refuses an order; ``BrokerUnavailable`` when the server cannot
@@ -24,6 +30,7 @@ from .config import BrokerConfig
 from .connection import ConnectionStatusChange, StatusListener
 from .enums import ConnectionStatus, Market, Timeframe
 from .market_data import Candle, Quote, Symbol
+from .provenance import ResultList
 from .trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 
 if TYPE_CHECKING:  # the limiter is a policy object; the interface only names it
@@ -104,11 +111,11 @@ class IBrokerGateway(abc.ABC):
         self.disconnect()
 
     @abc.abstractmethod
-    def get_accounts(self) -> list[Account]:
+    def get_accounts(self) -> ResultList[Account]:
         """The accounts the gateway trades, ordered by account id."""
 
     @abc.abstractmethod
-    def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]:
+    def get_symbols(self, query: str = "", market: Market | None = None) -> ResultList[Symbol]:
         """The symbol master filtered by ``query`` (case-insensitive substring of code or name)
         and ``market``, ordered by code. An empty list means nothing matched."""
 
@@ -117,7 +124,7 @@ class IBrokerGateway(abc.ABC):
         """One symbol. Raises ``SymbolNotFound`` when it is not listed."""
 
     @abc.abstractmethod
-    def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]:
+    def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
         """Candles of ``symbol`` from ``start`` to ``end``, oldest first.
 
         A ``date`` bound means the whole trading day in Asia/Seoul, both ends included; a
@@ -147,7 +154,7 @@ class IBrokerGateway(abc.ABC):
         """Cash and valuation of an account."""
 
     @abc.abstractmethod
-    def get_positions(self, account_id: str | None = None) -> list[Position]:
+    def get_positions(self, account_id: str | None = None) -> ResultList[Position]:
         """Open positions of an account, ordered by symbol."""
 
     @abc.abstractmethod
@@ -240,16 +247,16 @@ class IAsyncBrokerGateway(abc.ABC):
         await self.disconnect()
 
     @abc.abstractmethod
-    async def get_accounts(self) -> list[Account]: ...
+    async def get_accounts(self) -> ResultList[Account]: ...
 
     @abc.abstractmethod
-    async def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]: ...
+    async def get_symbols(self, query: str = "", market: Market | None = None) -> ResultList[Symbol]: ...
 
     @abc.abstractmethod
     async def get_symbol(self, code: str) -> Symbol: ...
 
     @abc.abstractmethod
-    async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]: ...
+    async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]: ...
 
     @abc.abstractmethod
     async def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]: ...
@@ -264,7 +271,7 @@ class IAsyncBrokerGateway(abc.ABC):
     async def get_balance(self, account_id: str | None = None) -> Balance: ...
 
     @abc.abstractmethod
-    async def get_positions(self, account_id: str | None = None) -> list[Position]: ...
+    async def get_positions(self, account_id: str | None = None) -> ResultList[Position]: ...
 
     @abc.abstractmethod
     async def place_order(self, order: OrderRequest) -> OrderResult: ...

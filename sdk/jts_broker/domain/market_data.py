@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from .enums import Market, SecurityType
+from .provenance import DataSource, age_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,15 @@ class Quote:
     ask_size: int
     volume: int
     """Shares traded so far today."""
+    source: DataSource = DataSource.LIVE
+    """LIVE, or CACHE when served offline (see :mod:`jts_broker.domain.provenance`)."""
+    cached_at: datetime | None = None
+    """When a CACHE quote was live, tz-aware; None for LIVE."""
+
+    @property
+    def age_s(self) -> float:
+        """Seconds since the quote was live (0.0 for LIVE)."""
+        return age_s(self.cached_at)
 
     @property
     def change(self) -> Decimal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from .enums import Timeframe
 from .errors import InvalidRequest
 
 KST = ZoneInfo("Asia/Seoul")
@@ -36,3 +37,17 @@ def as_instant(value: date | datetime, *, name: str, end_of_day: bool = False) -
     if isinstance(value, date):
         return start_of_day(value + timedelta(days=1) if end_of_day else value)
     raise InvalidRequest(f"{name} must be a date or a tz-aware datetime, not {type(value).__name__}")
+
+
+def period_start(timeframe: Timeframe, moment: datetime) -> datetime:
+    """Start (Asia/Seoul) of the candle period of ``timeframe`` that contains ``moment``: the
+    minute, the day, the ISO week's Monday, or the month's first day."""
+    local = moment.astimezone(KST)
+    if timeframe is Timeframe.MINUTE_1:
+        return local.replace(second=0, microsecond=0)
+    day = local.date()
+    if timeframe is Timeframe.WEEK:
+        day -= timedelta(days=day.weekday())
+    elif timeframe is Timeframe.MONTH:
+        day = day.replace(day=1)
+    return start_of_day(day)

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .enums import AccountType, OrderStatus, OrderType, Side, TimeInForce
+from .provenance import DataSource, age_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,15 @@ class Balance:
     realized_pnl: Decimal
     """Realized today by sells, net of the buy and sell commissions and the tax."""
     time: datetime
+    source: DataSource = DataSource.LIVE
+    """LIVE, or CACHE when served offline (see :mod:`jts_broker.domain.provenance`)."""
+    cached_at: datetime | None = None
+    """When a CACHE balance was live, tz-aware; None for LIVE."""
+
+    @property
+    def age_s(self) -> float:
+        """Seconds since the balance was live (0.0 for LIVE)."""
+        return age_s(self.cached_at)
 
 
 @dataclass(frozen=True, slots=True)

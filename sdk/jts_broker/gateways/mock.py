@@ -15,6 +15,7 @@ from jts_broker.domain.gateway import DateLike, IBrokerGateway, QuoteStream
 from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.orders import prepare_order
 from jts_broker.domain.policies import RateCategory
+from jts_broker.domain.provenance import ResultList
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import as_instant, now_kst
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
@@ -139,25 +140,25 @@ class MockBrokerGateway(IBrokerGateway):
             raise InvalidRequest(f"account_id must be a non-empty string, got {account_id!r}")
         return account_id
 
-    def get_accounts(self) -> list[Account]:
+    def get_accounts(self) -> ResultList[Account]:
         self._call("ListAccounts")
-        return self.broker.accounts()
+        return ResultList(self.broker.accounts())
 
-    def get_symbols(self, query: str = "", market: Market | None = None) -> list[Symbol]:
+    def get_symbols(self, query: str = "", market: Market | None = None) -> ResultList[Symbol]:
         _requests.list_symbols(query, market)
         self._call("ListSymbols")
         q = query.strip().lower()
-        return [s for s in self.market.symbols() if (market is None or s.market is market) and (not q or q in s.code.lower() or q in s.name.lower())]
+        return ResultList(s for s in self.market.symbols() if (market is None or s.market is market) and (not q or q in s.code.lower() or q in s.name.lower()))
 
     def get_symbol(self, code: str) -> Symbol:
         code = normalize_symbol(code)
         self._call("GetSymbol")
         return self.market.symbol(code)
 
-    def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> list[Candle]:
+    def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
         _requests.candles(symbol, timeframe, start, end)
         self._call("GetCandles")
-        return self.market.candles(normalize_symbol(symbol), timeframe, as_instant(start, name="start"), as_instant(end, name="end", end_of_day=True))
+        return ResultList(self.market.candles(normalize_symbol(symbol), timeframe, as_instant(start, name="start"), as_instant(end, name="end", end_of_day=True)))
 
     def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]:
         return {code: self.get_candles(code, timeframe, start, end) for code in _requests.symbols(symbols)}
@@ -175,10 +176,10 @@ class MockBrokerGateway(IBrokerGateway):
         self._call("GetBalance")
         return self.broker.balance(account)
 
-    def get_positions(self, account_id: str | None = None) -> list[Position]:
+    def get_positions(self, account_id: str | None = None) -> ResultList[Position]:
         account = self._account(account_id)
         self._call("GetPositions")
-        return self.broker.positions(account)
+        return ResultList(self.broker.positions(account))
 
     def place_order(self, order: OrderRequest) -> OrderResult:
         prepared = prepare_order(order)

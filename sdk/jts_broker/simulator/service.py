@@ -21,6 +21,7 @@ from jts_broker._transport.status import DETAIL_KEY, status_for_error
 from jts_broker.domain.enums import Timeframe
 from jts_broker.domain.errors import InvalidRequest, JtsBrokerError, ServerError
 from jts_broker.domain.symbols import normalize_symbol
+from jts_broker.domain.timeutil import period_start, start_of_day
 from jts_broker.paper.broker import PaperBroker
 from jts_broker.paper.market import BarMarket
 
@@ -94,6 +95,8 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
             raise InvalidRequest("start and end are required", code="INVALID_RANGE")
         start, end = m.timestamp_from_proto(request.start, "start"), m.timestamp_from_proto(request.end, "end")
         response = market_data_pb2.GetCandlesResponse(symbol=code, timeframe=request.timeframe)
+        # The replayed session is the present: its period is unfinished, everything before is final.
+        response.complete_before.CopyFrom(m.timestamp_to_proto(period_start(timeframe, start_of_day(self.market.session_date))))
         if timeframe is not Timeframe.DAY:
             response.candles.extend(m.candle_to_proto(c) for c in self.market.candles(code, timeframe, start, end))
             return response

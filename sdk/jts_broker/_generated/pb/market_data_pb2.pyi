@@ -78,14 +78,16 @@ class GetCandlesRequest(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetCandlesResponse(_message.Message):
-    __slots__ = ("symbol", "timeframe", "candles")
+    __slots__ = ("symbol", "timeframe", "candles", "complete_before")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     TIMEFRAME_FIELD_NUMBER: _ClassVar[int]
     CANDLES_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_BEFORE_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     timeframe: _common_pb2.Timeframe
     candles: _containers.RepeatedCompositeFieldContainer[Candle]
-    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., candles: _Optional[_Iterable[_Union[Candle, _Mapping]]] = ...) -> None: ...
+    complete_before: _timestamp_pb2.Timestamp
+    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., candles: _Optional[_Iterable[_Union[Candle, _Mapping]]] = ..., complete_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetQuoteRequest(_message.Message):
     __slots__ = ("symbol",)

@@ -688,6 +688,13 @@ class GetCandlesResponse(betterproto2.Message):
     Bars in [start, end), oldest first; empty when the symbol did not trade in the range.
     """
 
+    complete_before: "datetime.datetime | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
+    """
+    Bars whose time is at or after this instant belong to the current, unfinished period and may
+    still change; those before it are final (clients cache only final bars). Unset: the client
+    assumes the period that contains its own clock is unfinished.
+    """
+
 
 default_message_pool.register_message("jts.broker.v1", "GetCandlesResponse", GetCandlesResponse)
 

@@ -1,0 +1,284 @@
+"""``OfflineCache``: the on-disk SQLite cache that lets a gateway answer reads while its server is
+unreachable.
+
+What is kept, per server (``scope``, e.g. ``"kis@10.0.0.5:50551"``): the accounts, the symbol
+master and every symbol looked up, **final** candles (those before the response's
+``complete_before``) with the spans of time they cover, the last quote per symbol, and the last
+balance and positions per account. Values are stored as the contract's own protobuf bytes, so
+prices stay exact decimal strings.
+
+Writes happen on one background thread (a live call never waits for the disk); reads happen
+only when the server cannot be reached. The file is shared safely by several threads and
+processes (SQLite WAL with a busy timeout) and survives restarts. A file that is not a jts-broker
+cache, or one written by an incompatible version, is refused with ``ConfigurationError`` and left
+untouched.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError
+
+from ._generated import mappers as m
+from ._generated.pb import market_data_pb2, trading_pb2
+from .domain.enums import Market, Timeframe
+from .domain.errors import ConfigurationError
+from .domain.market_data import Candle, Quote, Symbol
+from .domain.provenance import DataSource, ResultList
+from .domain.timeutil import KST, now_kst
+from .domain.trading import Account, Balance, Position
+
+log = logging.getLogger("jts_broker.offline_cache")
+T = TypeVar("T")
+
+APPLICATION = "jts-broker offline cache"
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (scope TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, payload BLOB NOT NULL,
+                                    stored_at REAL NOT NULL, PRIMARY KEY (scope, kind, name));
+CREATE TABLE IF NOT EXISTS candles (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL, time INTEGER NOT NULL,
+                                    payload BLOB NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (scope, symbol, timeframe, time));
+CREATE TABLE IF NOT EXISTS candle_spans (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL,
+                                         start INTEGER NOT NULL, "end" INTEGER NOT NULL, stored_at REAL NOT NULL);
+"""
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _when(stored_at: float) -> datetime:
+    return datetime.fromtimestamp(stored_at, KST)
+
+
+class OfflineCache:
+    """The cache of one gateway's server in the file at ``path``.
+
+    Args:
+        path: the SQLite file (created, with its folder, when missing).
+        scope: whose data this is; gateways of different servers share a file without mixing.
+
+    Raises:
+        ConfigurationError: the file cannot be opened, is not a jts-broker cache, or was written
+            by an incompatible version (code ``CACHE_UNUSABLE``).
+    """
+
+    def __init__(self, path: Path, scope: str) -> None:
+        self.path = Path(path).expanduser()
+        self.scope = scope
+        self._read = self._open()
+        self._read_lock = threading.Lock()
+        self._closed = False
+        self._queue: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="jts-offline-cache", daemon=True)
+        self._writer.start()
+        # The writer is a daemon thread (it must not keep a finished program alive); what it has
+        # not written yet when the program ends is written on the way out.
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def _unusable(self, why: str) -> ConfigurationError:
+        return ConfigurationError(f"offline cache {self.path} is unusable: {why}; move the file away or configure another path "
+                                  f"(it was left untouched)", code="CACHE_UNUSABLE")
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unusable(str(exc)) from None
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                raise self._unusable(f"it is a SQLite database of something else (tables: {', '.join(sorted(tables))})")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.executescript(_SCHEMA)
+            meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+            if not meta:
+                connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
+                meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("application") != APPLICATION:
+                raise self._unusable(f"it belongs to {meta.get('application')!r}")
+            if meta.get("schema_version") != str(SCHEMA_VERSION):
+                raise self._unusable(f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise self._unusable(f"not a SQLite database ({exc})") from None
+        except ConfigurationError:
+            connection.close()
+            raise
+        return connection
+
+    # -- writing (background) --------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        connection: sqlite3.Connection | None = None
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                if connection is None:
+                    connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+                with connection:  # one transaction per job
+                    connection.execute("BEGIN IMMEDIATE")
+                    job(connection)
+            except sqlite3.Error:
+                # The cache is a convenience: a failed write must never fail the live call it follows.
+                log.warning("offline cache %s: a write failed", self.path, exc_info=True)
+            finally:
+                self._queue.task_done()
+                if job is None and connection is not None:
+                    connection.close()
+
+    def _submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
+        if not self._closed:  # after close() nothing is written (and flush() never waits on it)
+            self._queue.put(job)
+
+    def _put(self, kind: str, name: str, payload: bytes) -> None:
+        row = (self.scope, kind, name, payload, now_kst().timestamp())
+        self._submit(lambda c: c.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", row))
+
+    def flush(self) -> None:
+        """Wait until every write so far is on disk."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Write what is pending and close the file. Idempotent."""
+        self._closed = True
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join(timeout=30)
+        with self._read_lock:
+            self._read.close()
+
+
+    # -- what live calls store -------------------------------------------------------------------
+
+    def put_accounts(self, accounts: list[Account]) -> None:
+        self._put("accounts", "", trading_pb2.ListAccountsResponse(accounts=[m.account_to_proto(a) for a in accounts]).SerializeToString())
+
+    def put_symbols(self, query: str, market: Market | None, symbols: list[Symbol]) -> None:
+        """A symbol search as answered; one with no filter is the whole master."""
+        payload = market_data_pb2.ListSymbolsResponse(symbols=[m.symbol_to_proto(s) for s in symbols]).SerializeToString()
+        self._put("symbols", f"{query}|{market.value if market else ''}", payload)
+
+    def put_symbol(self, symbol: Symbol) -> None:
+        self._put("symbol", symbol.code, m.symbol_to_proto(symbol).SerializeToString())
+
+    def put_quote(self, quote: Quote) -> None:
+        self._put("quote", quote.symbol, m.quote_to_proto(quote).SerializeToString())
+
+    def put_balance(self, balance: Balance) -> None:
+        self._put("balance", balance.account_id, m.balance_to_proto(balance).SerializeToString())
+
+    def put_positions(self, account_id: str, positions: list[Position]) -> None:
+        self._put("positions", account_id, trading_pb2.GetPositionsResponse(positions=[m.position_to_proto(p) for p in positions]).SerializeToString())
+
+    def put_candles(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime,
+                    candles: list[market_data_pb2.Candle], complete_before: datetime) -> None:
+        """The answer to a candle request for [start, end): the final candles (time before
+        ``complete_before``) are stored and the span up to there is marked covered."""
+        final_end = min(end, complete_before)
+        if final_end <= start:
+            return
+        tf, stored_at = int(m.timeframe_to_proto(timeframe)), now_kst().timestamp()
+        cutoff = _seconds(final_end)
+        rows = [(self.scope, symbol, tf, c.time.seconds, c.SerializeToString(), stored_at) for c in candles if c.time.seconds < cutoff]
+        span = (self.scope, symbol, tf, _seconds(start), cutoff, stored_at)
+
+        def write(c: sqlite3.Connection) -> None:
+            c.executemany("INSERT OR REPLACE INTO candles VALUES (?, ?, ?, ?, ?, ?)", rows)
+            c.execute("INSERT INTO candle_spans VALUES (?, ?, ?, ?, ?, ?)", span)
+
+        self._submit(write)
+
+    # -- what an outage reads --------------------------------------------------------------------
+
+    def _get(self, kind: str, name: str) -> tuple[bytes, datetime] | None:
+        with self._read_lock:
+            row = self._read.execute("SELECT payload, stored_at FROM entries WHERE scope = ? AND kind = ? AND name = ?",
+                                     (self.scope, kind, name)).fetchone()
+        return (row[0], _when(row[1])) if row else None
+
+    def _decode(self, kind: str, name: str, parse: Callable[[bytes], T]) -> tuple[T, datetime] | None:
+        found = self._get(kind, name)
+        if found is None:
+            return None
+        try:
+            return parse(found[0]), found[1]
+        except (DecodeError, ValueError) as exc:
+            log.warning("offline cache %s: unreadable %s %s (%s)", self.path, kind, name, exc)
+            return None
+
+    def accounts(self) -> ResultList[Account] | None:
+        found = self._decode("accounts", "", trading_pb2.ListAccountsResponse.FromString)
+        return None if found is None else ResultList((m.account_from_proto(a) for a in found[0].accounts), source=DataSource.CACHE, cached_at=found[1])
+
+    def symbols(self, query: str, market: Market | None) -> ResultList[Symbol] | None:
+        """The same search as answered live before; else the whole master, filtered here the way
+        the server filters (substring of code or name, case-insensitive; market)."""
+        found = self._decode("symbols", f"{query}|{market.value if market else ''}", market_data_pb2.ListSymbolsResponse.FromString)
+        if found is not None:
+            return ResultList((m.symbol_from_proto(s) for s in found[0].symbols), source=DataSource.CACHE, cached_at=found[1])
+        master = self._decode("symbols", "|", market_data_pb2.ListSymbolsResponse.FromString)
+        if master is None:
+            return None
+        q = query.strip().lower()
+        picked = [s for s in map(m.symbol_from_proto, master[0].symbols)
+                  if (market is None or s.market is market) and (not q or q in s.code.lower() or q in s.name.lower())]
+        return ResultList(picked, source=DataSource.CACHE, cached_at=master[1])
+
+    def symbol(self, code: str) -> tuple[Symbol, datetime] | None:
+        found = self._decode("symbol", code, market_data_pb2.Symbol.FromString)
+        if found is not None:
+            return m.symbol_from_proto(found[0]), found[1]
+        master = self._decode("symbols", "|", market_data_pb2.ListSymbolsResponse.FromString)
+        hit = next((s for s in master[0].symbols if s.code == code), None) if master else None
+        return (m.symbol_from_proto(hit), master[1]) if hit is not None and master else None
+
+    def quote(self, code: str) -> Quote | None:
+        found = self._decode("quote", code, market_data_pb2.Quote.FromString)
+        return None if found is None else replace(m.quote_from_proto(found[0]), source=DataSource.CACHE, cached_at=found[1])
+
+    def balance(self, account_id: str) -> Balance | None:
+        found = self._decode("balance", account_id, trading_pb2.Balance.FromString)
+        return None if found is None else replace(m.balance_from_proto(found[0]), source=DataSource.CACHE, cached_at=found[1])
+
+    def positions(self, account_id: str) -> ResultList[Position] | None:
+        found = self._decode("positions", account_id, trading_pb2.GetPositionsResponse.FromString)
+        return None if found is None else ResultList((m.position_from_proto(p) for p in found[0].positions), source=DataSource.CACHE, cached_at=found[1])
+
+    def candles(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> ResultList[Candle] | None:
+        """The final candles in [start, end), if one span fetched live covers all of it (else
+        None: a partial answer could silently miss bars)."""
+        tf, lo, hi = int(m.timeframe_to_proto(timeframe)), _seconds(start), _seconds(end)
+        with self._read_lock:
+            span = self._read.execute('SELECT MIN(stored_at) FROM candle_spans WHERE scope = ? AND symbol = ? AND timeframe = ? AND start <= ? AND "end" >= ?',
+                                      (self.scope, symbol, tf, lo, hi)).fetchone()
+            if span is None or span[0] is None:
+                return None
+            rows = self._read.execute("SELECT payload, stored_at FROM candles WHERE scope = ? AND symbol = ? AND timeframe = ? AND time >= ? AND time < ? "
+                                      "ORDER BY time", (self.scope, symbol, tf, lo, hi)).fetchall()
+        candles = ResultList((m.candle_from_proto(market_data_pb2.Candle.FromString(r[0])) for r in rows), source=DataSource.CACHE,
+                             cached_at=_when(min((r[1] for r in rows), default=span[0])))
+        return candles
+
+
+def _close_at_exit(ref: weakref.ReferenceType[OfflineCache]) -> None:
+    cache = ref()
+    if cache is not None:
+        cache.close()

@@ -1,0 +1,100 @@
+"""OfflineCache on a real SQLite file: what it keeps, what it refuses, and its schema guard."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from jts_broker import KST, Market, MockBrokerGateway, Timeframe
+from jts_broker._generated import mappers as m
+from jts_broker.domain.errors import ConfigurationError
+from jts_broker.domain.provenance import DataSource
+from jts_broker.domain.timeutil import start_of_day
+from jts_broker.offline_cache import OfflineCache
+
+
+@pytest.fixture
+def mock():
+    gateway = MockBrokerGateway(session_date=date(2026, 3, 17))
+    yield gateway
+    gateway.close()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    c = OfflineCache(tmp_path / "c.sqlite", "mock@test")
+    yield c
+    c.close()
+
+
+def test_every_kind_round_trips_exactly(cache, mock):
+    account = mock.get_accounts()[0].account_id
+    quote, balance, positions, symbols = mock.get_quote("005930"), mock.get_balance(), mock.get_positions(), mock.get_symbols()
+    cache.put_quote(quote)
+    cache.put_balance(balance)
+    cache.put_positions(account, positions)
+    cache.put_symbols("", None, symbols)
+    cache.put_accounts(mock.get_accounts())
+    cache.flush()
+    cached_quote = cache.quote("005930")
+    assert cached_quote.source is DataSource.CACHE and cached_quote.cached_at.tzinfo is not None
+    assert cached_quote.price == quote.price and isinstance(cached_quote.price, Decimal)
+    assert cache.balance(account).cash == balance.cash and cache.balance(account).source is DataSource.CACHE
+    assert list(cache.positions(account)) == list(positions)
+    assert list(cache.symbols("", None)) == list(symbols)
+    assert [s.code for s in cache.symbols("0059", Market.KOSPI)] == [s.code for s in symbols if "0059" in s.code and s.market is Market.KOSPI]
+    assert cache.symbol(symbols[0].code)[0] == symbols[0]
+    assert list(cache.accounts()) == list(mock.get_accounts())
+    assert cache.quote("999999") is None and cache.balance("nobody") is None
+
+
+def test_only_final_candles_are_kept_and_only_covered_spans_are_answered(cache, mock):
+    candles = mock.get_candles("005930", Timeframe.DAY, date(2026, 1, 1), date(2026, 3, 17))
+    start, end, session = start_of_day(date(2026, 1, 1)), start_of_day(date(2026, 3, 18)), start_of_day(date(2026, 3, 17))
+    cache.put_candles("005930", Timeframe.DAY, start, end, [m.candle_to_proto(c) for c in candles], complete_before=session)
+    cache.flush()
+    final = [c for c in candles if c.time < session]
+    assert list(cache.candles("005930", Timeframe.DAY, start, session)) == final
+    assert list(cache.candles("005930", Timeframe.DAY, start_of_day(date(2026, 2, 1)), start_of_day(date(2026, 2, 10)))) == \
+        [c for c in final if date(2026, 2, 1) <= c.time.date() < date(2026, 2, 10)]
+    assert cache.candles("005930", Timeframe.DAY, start, end) is None  # would need the unfinished session candle
+    assert cache.candles("005930", Timeframe.DAY, start_of_day(date(2025, 12, 1)), session) is None  # starts before the span
+    assert cache.candles("005930", Timeframe.WEEK, start, session) is None
+    assert cache.candles("000660", Timeframe.DAY, start, session) is None
+
+
+def test_scopes_do_not_mix(tmp_path, mock):
+    a, b = OfflineCache(tmp_path / "c.sqlite", "kis@a:1"), OfflineCache(tmp_path / "c.sqlite", "kis@b:1")
+    try:
+        a.put_quote(mock.get_quote("005930"))
+        a.flush()
+        assert a.quote("005930") is not None and b.quote("005930") is None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_another_schema_version_is_refused(tmp_path):
+    path = tmp_path / "c.sqlite"
+    OfflineCache(path, "x").close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.close()
+    with pytest.raises(ConfigurationError, match="schema version 99"):
+        OfflineCache(path, "x")
+
+
+def test_writes_after_close_are_dropped_and_flush_does_not_hang(cache, mock):
+    cache.close()
+    cache.put_quote(mock.get_quote("005930"))
+    cache.flush()
+    cache.close()
+
+
+def test_cached_at_is_kst(cache, mock):
+    cache.put_quote(mock.get_quote("005930"))
+    cache.flush()
+    assert cache.quote("005930").cached_at.utcoffset() == datetime(2026, 1, 1, tzinfo=KST).utcoffset()
