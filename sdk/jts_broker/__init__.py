@@ -32,7 +32,7 @@ from .domain.errors import (
     SymbolNotFound,
 )
 from .domain.gateway import AsyncQuoteStream, IAsyncBrokerGateway, IBrokerGateway, QuoteStream
-from .domain.market_data import Candle, Quote, Symbol
+from .domain.market_data import Candle, Quote, QuoteGap, Symbol
 from .domain.orders import limit_order, market_order, new_client_order_id
 from .domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
 from .domain.provenance import DataSource, ResultList
@@ -88,6 +88,7 @@ __all__ = [
     "PermissionDenied",
     "Position",
     "Quote",
+    "QuoteGap",
     "QuoteStream",
     "RateBudget",
     "RateCategory",

@@ -4,6 +4,7 @@ reconnection after a restart or a crash of the server."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ from jts_broker import (
     BrokerUnavailable,
     ConnectionStatus,
     GrpcBrokerGateway,
+    Quote,
+    QuoteGap,
     RateLimit,
     ReconnectPolicy,
     RetryPolicy,
@@ -152,3 +155,55 @@ def test_check_health_reports_the_round_trip(simulator):
         simulator.stop(0)
         with pytest.raises(BrokerUnavailable):
             gateway.check_health()
+
+
+def test_a_quote_stream_resubscribes_after_a_restart_and_reports_the_gap(simulator):
+    with GrpcBrokerGateway(config_for(simulator.target)) as gateway:
+        stream = gateway.stream_quotes(["005930", "000660"])
+        watchdog = threading.Timer(20, stream.close)  # ends the stream instead of hanging the suite
+        watchdog.start()
+        try:
+            first = [next(stream), next(stream)]
+            assert {q.symbol for q in first} == {"005930", "000660"}
+            broke_after = first[-1]
+            simulator.stop(0)
+            simulator.start()
+            gap = next(stream)
+            assert isinstance(gap, QuoteGap), gap
+            assert gap.symbols == ("005930", "000660") and gap.start <= gap.end and gap.duration_s >= 0 and gap.reason
+            assert gap.end.tzinfo is not None
+            fresh = [next(stream), next(stream)]  # the current quote of every symbol again
+            assert all(isinstance(q, Quote) for q in fresh) and {q.symbol for q in fresh} == {"005930", "000660"}
+            simulator.step()
+            moved = next(stream)
+            assert isinstance(moved, Quote) and moved.time >= broke_after.time
+        finally:
+            watchdog.cancel()
+            stream.close()
+        assert list(stream) == []  # closed: iteration ends
+
+
+def test_without_resubscribe_a_break_is_raised(simulator):
+    with GrpcBrokerGateway(config_for(simulator.target)) as gateway:
+        stream = gateway.stream_quotes(["005930"], resubscribe=False)
+        next(stream)
+        simulator.stop(0)
+        with pytest.raises(BrokerUnavailable):
+            next(stream)
+        stream.close()
+
+
+def test_an_async_quote_stream_resubscribes_too(simulator):
+    async def scenario() -> list:
+        async with AsyncGrpcBrokerGateway(config_for(simulator.target)) as gateway:
+            stream = gateway.stream_quotes(["005930"])
+            seen = [await asyncio.wait_for(stream.__anext__(), 10)]
+            simulator.stop(0)
+            simulator.start()
+            seen.append(await asyncio.wait_for(stream.__anext__(), 15))
+            seen.append(await asyncio.wait_for(stream.__anext__(), 10))
+            await stream.aclose()
+            return seen
+
+    quote, gap, again = asyncio.run(scenario())
+    assert quote.symbol == "005930" and isinstance(gap, QuoteGap) and again.symbol == "005930"

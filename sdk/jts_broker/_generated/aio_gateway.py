@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
 from typing import TypeVar
 
 import grpc
@@ -27,9 +28,10 @@ from jts_broker.domain.errors import (
     OrderNotFound,
     OrderRejected,
     OrderStatusUnknown,
+    RequestCancelled,
 )
 from jts_broker.domain.gateway import AsyncQuoteStream, DateLike, IAsyncBrokerGateway
-from jts_broker.domain.market_data import Candle, Quote, Symbol
+from jts_broker.domain.market_data import Candle, Quote, QuoteGap, Symbol
 from jts_broker.domain.provenance import ResultList
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import now_kst, period_start
@@ -58,20 +60,59 @@ def _ambiguous(error: JtsBrokerError) -> bool:
 
 
 class _QuoteStream(AsyncQuoteStream):
-    """Opens the stream on first iteration (taking its rate-limit token), then maps each quote."""
+    """Maps each quote; after a break, waits for the server, subscribes again and yields a
+    ``QuoteGap`` before the fresh quotes. Every (re)subscription takes a rate-limit token."""
 
-    def __init__(self, gateway: AsyncGrpcBrokerGateway, request: market_data_pb2.StreamQuotesRequest) -> None:
+    def __init__(self, gateway: AsyncGrpcBrokerGateway, request: market_data_pb2.StreamQuotesRequest, resubscribe: bool,
+                 stream: ResponseStream[market_data_pb2.Quote] | None = None) -> None:
         self._gateway = gateway
         self._request = request
-        self._stream: ResponseStream[market_data_pb2.Quote] | None = None
+        self._resubscribe = resubscribe
+        self._stream = stream
         self._closed = False
+        self._last_received = now_kst()
+        self._gap: tuple[datetime, str] | None = None  # (start, reason) of a gap not yet reported
+        self._pending: Quote | None = None
 
-    async def __anext__(self) -> Quote:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._stream is None:
-            self._stream = await (await self._gateway._md()).stream_quotes(self._request)
-        return m.quote_from_proto(await self._stream.__anext__())
+    async def __anext__(self) -> Quote | QuoteGap:
+        if self._pending is not None:
+            quote, self._pending = self._pending, None
+            return quote
+        while not self._closed:
+            try:
+                if self._stream is None:
+                    self._stream = await (await self._gateway._md()).stream_quotes(self._request)
+                message = await self._stream.__anext__()
+            except StopAsyncIteration:
+                break
+            except (BrokerUnavailable, RequestCancelled) as exc:
+                if self._closed or not self._resubscribe:
+                    if self._closed:
+                        break
+                    raise
+                self._stream = None
+                if self._gap is None:
+                    self._gap = (self._last_received, str(exc))
+                await self._wait_for_server()
+                continue
+            self._last_received = now_kst()
+            quote = m.quote_from_proto(message)
+            if self._gap is not None:
+                (start, reason), self._gap = self._gap, None
+                self._pending = quote
+                return QuoteGap(start, self._last_received, tuple(self._request.symbols), reason)
+            return quote
+        raise StopAsyncIteration
+
+    async def _wait_for_server(self) -> None:
+        """Until the gateway is connected again (or the stream is closed), with backoff."""
+        policy = self._gateway.config.reconnect
+        delay = policy.initial_backoff_s
+        while not self._closed:
+            await asyncio.sleep(delay)
+            if self._gateway.status is ConnectionStatus.CONNECTED or not policy.enabled:
+                return
+            delay = min(delay * 2, policy.max_backoff_s)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -337,8 +378,9 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
             self._cache.put_quote(quote)
         return quote
 
-    def stream_quotes(self, symbols: Iterable[str]) -> AsyncQuoteStream:
-        return _QuoteStream(self, market_data_pb2.StreamQuotesRequest(symbols=_requests.symbols(symbols)))
+    def stream_quotes(self, symbols: Iterable[str], *, resubscribe: bool = True) -> AsyncQuoteStream:
+        # Opened on first iteration: a coroutine cannot run here.
+        return _QuoteStream(self, market_data_pb2.StreamQuotesRequest(symbols=_requests.symbols(symbols)), resubscribe)
 
     # -- trading -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TypeVar
 
 import grpc
@@ -28,9 +29,10 @@ from jts_broker.domain.errors import (
     OrderNotFound,
     OrderRejected,
     OrderStatusUnknown,
+    RequestCancelled,
 )
 from jts_broker.domain.gateway import DateLike, IBrokerGateway, QuoteStream
-from jts_broker.domain.market_data import Candle, Quote, Symbol
+from jts_broker.domain.market_data import Candle, Quote, QuoteGap, Symbol
 from jts_broker.domain.provenance import ResultList
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import now_kst, period_start
@@ -59,14 +61,64 @@ def _ambiguous(error: JtsBrokerError) -> bool:
 
 
 class _QuoteStream(QuoteStream):
-    def __init__(self, stream: ResponseStream[market_data_pb2.Quote]) -> None:
-        self._stream = stream
+    """Maps each quote; after a break, waits for the server, subscribes again and yields a
+    ``QuoteGap`` before the fresh quotes. Every (re)subscription takes a rate-limit token."""
 
-    def __next__(self) -> Quote:
-        return m.quote_from_proto(next(self._stream))
+    def __init__(self, gateway: GrpcBrokerGateway, request: market_data_pb2.StreamQuotesRequest, resubscribe: bool,
+                 stream: ResponseStream[market_data_pb2.Quote] | None = None) -> None:
+        self._gateway = gateway
+        self._request = request
+        self._resubscribe = resubscribe
+        self._stream = stream
+        self._closed = False
+        self._last_received = now_kst()
+        self._gap: tuple[datetime, str] | None = None  # (start, reason) of a gap not yet reported
+        self._pending: Quote | None = None
+
+    def __next__(self) -> Quote | QuoteGap:
+        if self._pending is not None:
+            quote, self._pending = self._pending, None
+            return quote
+        while not self._closed:
+            try:
+                if self._stream is None:
+                    self._stream = (self._gateway._md()).stream_quotes(self._request)
+                message = next(self._stream)
+            except StopIteration:
+                break
+            except (BrokerUnavailable, RequestCancelled) as exc:
+                if self._closed or not self._resubscribe:
+                    if self._closed:
+                        break
+                    raise
+                self._stream = None
+                if self._gap is None:
+                    self._gap = (self._last_received, str(exc))
+                self._wait_for_server()
+                continue
+            self._last_received = now_kst()
+            quote = m.quote_from_proto(message)
+            if self._gap is not None:
+                (start, reason), self._gap = self._gap, None
+                self._pending = quote
+                return QuoteGap(start, self._last_received, tuple(self._request.symbols), reason)
+            return quote
+        raise StopIteration
+
+    def _wait_for_server(self) -> None:
+        """Until the gateway is connected again (or the stream is closed), with backoff."""
+        policy = self._gateway.config.reconnect
+        delay = policy.initial_backoff_s
+        while not self._closed:
+            time.sleep(delay)
+            if self._gateway.status is ConnectionStatus.CONNECTED or not policy.enabled:
+                return
+            delay = min(delay * 2, policy.max_backoff_s)
 
     def close(self) -> None:
-        self._stream.cancel()
+        self._closed = True
+        if self._stream is not None:
+            self._stream.cancel()
 
 
 class GrpcBrokerGateway(IBrokerGateway):
@@ -300,9 +352,10 @@ class GrpcBrokerGateway(IBrokerGateway):
             self._cache.put_quote(quote)
         return quote
 
-    def stream_quotes(self, symbols: Iterable[str]) -> QuoteStream:
+    def stream_quotes(self, symbols: Iterable[str], *, resubscribe: bool = True) -> QuoteStream:
         request = market_data_pb2.StreamQuotesRequest(symbols=_requests.symbols(symbols))
-        return _QuoteStream(self._md().stream_quotes(request))
+        # Opened now, so the snapshot it starts with is taken before this returns.
+        return _QuoteStream(self, request, resubscribe, self._md().stream_quotes(request))
 
     # -- trading -------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from .config import BrokerConfig
 from .connection import ConnectionStatusChange, StatusListener
 from .enums import ConnectionStatus, Market, Timeframe
-from .market_data import Candle, Quote, Symbol
+from .market_data import Candle, Quote, QuoteGap, Symbol
 from .provenance import ResultList
 from .trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 
@@ -39,8 +39,12 @@ if TYPE_CHECKING:  # the limiter is a policy object; the interface only names it
 DateLike = date | datetime
 
 
-class QuoteStream(abc.ABC, Iterator[Quote]):
-    """An open quote subscription: iterate it for quotes; ``close()`` (or ``with``) ends it."""
+class QuoteStream(abc.ABC, Iterator[Quote | QuoteGap]):
+    """An open quote subscription: iterate it for quotes; ``close()`` (or ``with``) ends it.
+
+    When the connection breaks, the stream subscribes again by itself once the server is back
+    and yields a :class:`~jts_broker.domain.market_data.QuoteGap` naming the span in which quotes
+    may have been missed, then the current quote of every symbol."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -146,8 +150,12 @@ class IBrokerGateway(abc.ABC):
         """The latest quote of ``symbol``."""
 
     @abc.abstractmethod
-    def stream_quotes(self, symbols: Iterable[str]) -> QuoteStream:
-        """Subscribe to quotes: first the current quote of each symbol, then each change."""
+    def stream_quotes(self, symbols: Iterable[str], *, resubscribe: bool = True) -> QuoteStream:
+        """Subscribe to quotes: first the current quote of each symbol, then each change.
+
+        With ``resubscribe`` (the default) a broken stream subscribes again by itself when the
+        server is back, yielding a ``QuoteGap`` first; without it the break is raised
+        (``BrokerUnavailable``). Iteration ends when the stream is closed."""
 
     @abc.abstractmethod
     def get_balance(self, account_id: str | None = None) -> Balance:
@@ -197,8 +205,9 @@ class IBrokerGateway(abc.ABC):
         """An account's orders of the current trading day, oldest first."""
 
 
-class AsyncQuoteStream(abc.ABC, AsyncIterator[Quote]):
-    """An open quote subscription for asyncio: ``async for`` it; ``aclose()`` ends it."""
+class AsyncQuoteStream(abc.ABC, AsyncIterator[Quote | QuoteGap]):
+    """An open quote subscription for asyncio: ``async for`` it; ``aclose()`` ends it. Breaks are
+    handled as :class:`QuoteStream` says."""
 
     @abc.abstractmethod
     async def aclose(self) -> None:
@@ -265,7 +274,7 @@ class IAsyncBrokerGateway(abc.ABC):
     async def get_quote(self, symbol: str) -> Quote: ...
 
     @abc.abstractmethod
-    def stream_quotes(self, symbols: Iterable[str]) -> AsyncQuoteStream: ...
+    def stream_quotes(self, symbols: Iterable[str], *, resubscribe: bool = True) -> AsyncQuoteStream: ...
 
     @abc.abstractmethod
     async def get_balance(self, account_id: str | None = None) -> Balance: ...

@@ -82,3 +82,28 @@ class Quote:
     def change_rate(self) -> Decimal:
         """Price change from the previous close as a fraction (0.0123 = +1.23%)."""
         return self.change / self.previous_close if self.previous_close else Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteGap:
+    """A quote stream lost its connection and subscribed again: quotes between ``start`` and
+    ``end`` may have been missed. The stream goes on with the current quote of every symbol, so
+    state rebuilt from it is whole again.
+
+    Attributes:
+        start: when the last message before the break was received (or the subscription opened),
+            tz-aware (Asia/Seoul).
+        end: when the first message after the new subscription was received, tz-aware.
+        symbols: the stream's symbols.
+        reason: what broke the stream.
+    """
+
+    start: datetime
+    end: datetime
+    symbols: tuple[str, ...]
+    reason: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the gap, seconds."""
+        return (self.end - self.start).total_seconds()

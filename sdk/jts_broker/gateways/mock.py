@@ -168,7 +168,8 @@ class MockBrokerGateway(IBrokerGateway):
         self._call("GetQuote")
         return self.market.quote(code)
 
-    def stream_quotes(self, symbols: Iterable[str]) -> QuoteStream:
+    def stream_quotes(self, symbols: Iterable[str], *, resubscribe: bool = True) -> QuoteStream:
+        """The mock's stream cannot break (there is no connection), so it never yields a gap."""
         return _MockQuoteStream(self, _requests.symbols(symbols))
 
     def get_balance(self, account_id: str | None = None) -> Balance:
