@@ -6,6 +6,8 @@
 (b) a small unary call, ``get_quote``: p50 through the gateway vs the raw stub.
 (c) rate limiting per backend (memory, SQLite file, Redis): the cost of one acquire with a token
     free, and the fraction of a 20/s limit that 32 competing threads get in 5 s.
+(d) reconnection: a simulator process killed and restarted on the same port; the time from the
+    port being bound again to the first successful read (bench/reconnect.py).
 The rate budget is set high enough not to bind, but each gateway call still takes its token.
 For scale it also times betterproto2 parsing the same 10k-candle response.
 
@@ -27,6 +29,8 @@ import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+
+from reconnect import reconnect_bench  # bench/ is the script's folder
 
 from jts_broker import BrokerConfig, GrpcBrokerGateway, Market, RateBudget, RateLimit, RateLimiter, RateLimitPolicy, SecurityType, Symbol, Timeframe
 from jts_broker._generated import mappers as m
@@ -231,6 +235,7 @@ def main() -> None:
     print(f"{'get_quote, unary (p50 ms)':<44}{unary_gw:>12.3f}{unary_raw:>12.3f}{result['unary_p50_ratio']:>8.2f}")
     print(f"for scale: parsing the {len(wire):,}-byte response takes {upb_parse:.2f} ms with upb, {bp_parse:.1f} ms with betterproto2")
     rate_limit_bench(result)
+    reconnect_bench(result)
     sys.stdout.flush()
     print(json.dumps(result))
 

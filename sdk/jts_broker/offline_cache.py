@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS entries (scope TEXT NOT NULL, kind TEXT NOT NULL, nam
 CREATE TABLE IF NOT EXISTS candles (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL, time INTEGER NOT NULL,
                                     payload BLOB NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (scope, symbol, timeframe, time));
 CREATE TABLE IF NOT EXISTS candle_spans (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL,
-                                         start INTEGER NOT NULL, "end" INTEGER NOT NULL, stored_at REAL NOT NULL);
+                                         start INTEGER NOT NULL, "end" INTEGER NOT NULL, stored_at REAL NOT NULL,
+                                         PRIMARY KEY (scope, symbol, timeframe, start, "end"));
 """
 
 
@@ -197,12 +198,13 @@ class OfflineCache:
             return
         tf, stored_at = int(m.timeframe_to_proto(timeframe)), now_kst().timestamp()
         cutoff = _seconds(final_end)
-        rows = [(self.scope, symbol, tf, c.time.seconds, c.SerializeToString(), stored_at) for c in candles if c.time.seconds < cutoff]
         span = (self.scope, symbol, tf, _seconds(start), cutoff, stored_at)
 
-        def write(c: sqlite3.Connection) -> None:
-            c.executemany("INSERT OR REPLACE INTO candles VALUES (?, ?, ?, ?, ?, ?)", rows)
-            c.execute("INSERT INTO candle_spans VALUES (?, ?, ?, ?, ?, ?)", span)
+        def write(db: sqlite3.Connection) -> None:
+            # Encoded here, on the writer thread: the live call that fetched them does not wait.
+            rows = ((self.scope, symbol, tf, c.time.seconds, c.SerializeToString(), stored_at) for c in candles if c.time.seconds < cutoff)
+            db.executemany("INSERT OR REPLACE INTO candles VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.execute("INSERT OR REPLACE INTO candle_spans VALUES (?, ?, ?, ?, ?, ?)", span)
 
         self._submit(write)
 
