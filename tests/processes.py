@@ -16,10 +16,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cli(*argv: str, **kwargs) -> subprocess.Popen:
-    """``jts-broker ARGV`` as a subprocess with text pipes."""
+def cli(*argv: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """``jts-broker ARGV`` as a subprocess with text pipes; ``env`` adds to this process's environment."""
     return subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kwargs)
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, **kwargs)
 
 
 def start_server(port: int, *extra: str) -> tuple[subprocess.Popen, str]:

@@ -171,3 +171,51 @@ def test_serve_emulates_a_brokers_limits_and_codes():
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_with_lost_order_responses_still_places_each_order_once():
+    port = free_port()
+    server = cli("serve", "--port", str(port), "--tick-interval", "0", "--drop-after-commit", "1", "--fault-seed", "1")
+    try:
+        assert "faults injected" in server.stdout.readline()
+        target = ("--target", f"127.0.0.1:{port}")
+        client = cli(*target, "--json", "buy", "229200", "1", "--price", "15000", "--client-order-id", "cli-once")
+        out, err = client.communicate(timeout=60)
+        assert client.returncode == 0, err
+        assert json.loads(out)["order"]["client_order_id"] == "cli-once"
+        listing = cli(*target, "--json", "orders")
+        out, _ = listing.communicate(timeout=60)
+        assert [o["client_order_id"] for o in json.loads(out)] == ["cli-once"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_serve_with_tls_and_a_token_and_a_client_config(tmp_path):
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    for i, pem in enumerate(cert.cert_chain_pems):
+        pem.write_to_path(str(tmp_path / "server.pem"), append=i > 0)
+    port = free_port()
+    env = {"JTS_BROKER_SERVE_TOKEN": "serve-secret"}
+    server = cli("serve", "--port", str(port), "--tick-interval", "0", "--tls-cert", str(tmp_path / "server.pem"),
+                 "--tls-key", str(tmp_path / "server.key"), env=env)
+    try:
+        banner = server.stdout.readline()
+        assert "TLS" in banner and "bearer token required" in banner and "serve-secret" not in banner
+        config = tmp_path / "jts-broker.toml"
+        config.write_text(f"[cache]\nenabled = false\n[brokers.secure]\nport = {port}\n[brokers.secure.tls]\nca = '{tmp_path / 'ca.pem'}'\n")
+        good = cli("--config", str(config), "--json", "quote", "005930", env={"JTS_BROKER_SECURE_TOKEN": "serve-secret"})
+        out, err = good.communicate(timeout=60)
+        assert good.returncode == 0, err
+        assert json.loads(out)["symbol"] == "005930"
+        bad = cli("--config", str(config), "quote", "005930", env={"JTS_BROKER_SECURE_TOKEN": "wrong"})
+        _, err = bad.communicate(timeout=60)
+        assert bad.returncode == 1 and err.count("\n") == 1 and "invalid bearer token" in err
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

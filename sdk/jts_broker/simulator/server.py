@@ -50,6 +50,8 @@ class SimulatorServer:
         initial_cash: starting cash of each account, KRW.
         tick_interval_s: seconds between replay steps of the session; 0 stops the clock (tests
             drive it with :meth:`step`).
+        max_workers: handler threads. Every open stream holds one for its lifetime: each
+            connected gateway's health watch and each quote subscription.
         market: a ready market (overrides ``data_dir`` and ``session_date``).
         rate_limits: budgets to enforce per account and category like a broker; None: none.
         broker_type: whose error codes to answer with when a budget is exceeded.
@@ -60,7 +62,7 @@ class SimulatorServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, data_dir: Path | None = None, session_date: date | None = None,
                  accounts: tuple[Account, ...] = DEFAULT_ACCOUNTS, initial_cash: Decimal = Decimal(100_000_000),
-                 tick_interval_s: float = 1.0, max_workers: int = 16, market: BarMarket | None = None,
+                 tick_interval_s: float = 1.0, max_workers: int = 64, market: BarMarket | None = None,
                  rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
                  faults: FaultPlan | tuple[FaultPlan, ...] | None = None, tls: ServerTls | None = None, token: str | None = None) -> None:
         self.host = host
