@@ -17,6 +17,7 @@ from jts_broker import (
     BrokerConfig,
     BrokerUnavailable,
     ConnectionStatus,
+    DuplicateClientOrderId,
     GrpcBrokerGateway,
     OrderNotFound,
     OrderRejected,
@@ -150,3 +151,15 @@ def test_orders_fail_fast_while_the_server_is_known_to_be_down(simulator):
         assert caught.value.code == "NOT_CONNECTED" and "not sent" in str(caught.value)
         assert changes[0].status is ConnectionStatus.ERROR
     assert _server_orders(simulator) == []
+
+
+def test_a_reused_client_order_id_found_by_the_lookup_is_not_taken_for_this_order(simulator):
+    with GrpcBrokerGateway(_config(simulator)) as gateway:
+        first = gateway.place_order(_resting_buy(simulator, "reused"))
+        # The second order's first attempt never arrives; the lookup then finds the first order,
+        # which is not this one: the caller must hear that, not get the other order back.
+        simulator.faults.set(FaultPlan(error_rates={"UNAVAILABLE": 1.0}, methods=frozenset({"PlaceOrder"})))
+        with pytest.raises(DuplicateClientOrderId) as caught:
+            gateway.place_order(_resting_buy(simulator, "reused", quantity=2))
+        assert caught.value.order_id == first.order_id
+    assert [o.quantity for o in _server_orders(simulator)] == [1]

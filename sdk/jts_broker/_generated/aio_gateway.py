@@ -23,6 +23,7 @@ from jts_broker.domain.connection import ConnectionState, ConnectionStatusChange
 from jts_broker.domain.enums import ConnectionStatus, Market, OrderStatus, Timeframe
 from jts_broker.domain.errors import (
     BrokerUnavailable,
+    DuplicateClientOrderId,
     InvalidRequest,
     JtsBrokerError,
     OrderNotFound,
@@ -258,8 +259,8 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
             self._market = self._trading = None
             if connection is not None:
                 await connection.close()
-            if self._cache is not None:
-                self._cache.flush()  # what was read live is on disk before this returns
+            if self._cache is not None:  # what was read live is on disk before this returns
+                await asyncio.to_thread(self._cache.flush)
 
     async def close(self) -> None:
         """Disconnect, stop the rate limiter's thread and close the offline cache; the gateway
@@ -267,7 +268,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         await self.disconnect()
         self._limiter.close()
         if self._cache is not None:
-            self._cache.close()
+            await asyncio.to_thread(self._cache.close)
 
     async def _md(self) -> MarketDataServiceClient:
         if self._market is None:
@@ -448,6 +449,10 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
                     raise
                 failure = exc
                 continue
+            if not _requests.is_order_for(order, m.order_request_from_proto(request)):
+                # The id was used before, for another order: this one was not placed.
+                raise DuplicateClientOrderId(f"client order id {request.client_order_id} already names order {order.order_id} "
+                                             f"with other parameters", code="DUPLICATE_CLIENT_ORDER_ID", order_id=order.order_id) from failure
             if order.status is OrderStatus.REJECTED:
                 raise OrderRejected(order.reject_reason or "rejected", code=order.reject_code, order_id=order.order_id) from failure
             return OrderResult(order)

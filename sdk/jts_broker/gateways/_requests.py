@@ -16,7 +16,7 @@ from jts_broker.domain.gateway import DateLike
 from jts_broker.domain.orders import CLIENT_ORDER_ID, prepare_order
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import as_instant
-from jts_broker.domain.trading import OrderRequest
+from jts_broker.domain.trading import Order, OrderRequest
 
 
 def list_symbols(query: str, market: Market | None) -> market_data_pb2.ListSymbolsRequest:
@@ -62,3 +62,10 @@ def client_order_id(value: str) -> str:
     if not isinstance(value, str) or not CLIENT_ORDER_ID.fullmatch(value):
         raise InvalidRequest(f"client_order_id must be 1-40 characters of [A-Za-z0-9_-], got {value!r}")
     return value
+
+
+def is_order_for(order: Order, request: OrderRequest) -> bool:
+    """Whether ``order`` is the one ``request`` asks for: the same account, symbol, side, type,
+    time in force, quantity and price (the broker's rule for a repeated client order id)."""
+    fields = ("account_id", "symbol", "side", "order_type", "time_in_force", "quantity", "price")
+    return all(getattr(order, f) == getattr(request, f) for f in fields)
