@@ -16,7 +16,8 @@ from typing import Any
 import grpc
 
 from jts_broker._generated.pb import common_pb2
-from jts_broker._transport.status import DETAIL_KEY
+
+from .interceptors import abort, wrap
 
 _EXEMPT_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
@@ -68,11 +69,7 @@ class TokenInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
 
-        def deny(request: Any, context: grpc.ServicerContext) -> Any:
-            detail = common_pb2.ErrorDetail(code="UNAUTHENTICATED", message=reason)
-            context.set_trailing_metadata(((DETAIL_KEY, detail.SerializeToString()),))
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+        def deny(request: Any, context: grpc.ServicerContext) -> None:
+            abort(context, grpc.StatusCode.UNAUTHENTICATED, common_pb2.ErrorDetail(code="UNAUTHENTICATED", message=reason))
 
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(deny, handler.request_deserializer, handler.response_serializer)
-        return grpc.unary_stream_rpc_method_handler(deny, handler.request_deserializer, handler.response_serializer)
+        return wrap(handler, deny)

@@ -25,8 +25,8 @@ from typing import Any
 import grpc
 
 from jts_broker._generated.pb import common_pb2
-from jts_broker._transport.status import DETAIL_KEY
 
+from .interceptors import abort, wrap
 from .limits import read_only_methods
 
 DROP_MODES = ("unavailable", "deadline")
@@ -146,12 +146,6 @@ class FaultInjector:
         return None
 
 
-def _fail(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
-    detail = common_pb2.ErrorDetail(code="FAULT_INJECTED", message=message)
-    context.set_trailing_metadata(((DETAIL_KEY, detail.SerializeToString()),))
-    context.abort(code, message)
-
-
 class FaultInterceptor(grpc.ServerInterceptor):
     """Applies a :class:`FaultInjector` to every jts.broker.v1 handler."""
 
@@ -168,32 +162,21 @@ class FaultInterceptor(grpc.ServerInterceptor):
         mutates = not self._read_only[method]
         injector = self.injector
 
-        def before(context: grpc.ServicerContext) -> None:
+        def before(request: Any, context: grpc.ServicerContext) -> None:
             code = injector.before(name)
             if code is not None:
-                _fail(context, code, f"{name}: injected {code.name} (simulator fault injection)")
+                message = f"{name}: injected {code.name} (simulator fault injection)"
+                abort(context, code, common_pb2.ErrorDetail(code="FAULT_INJECTED", message=message))
 
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
+        def after(request: Any, context: grpc.ServicerContext, response: Any) -> None:
+            dropping = injector.drop(name) if mutates else None
+            if dropping is None:
+                return
+            if dropping.drop_as == "deadline":
+                # Hold the answer until the client has given up on it.
+                remaining = context.time_remaining()
+                time.sleep(min(remaining if remaining is not None else 30.0, 30.0) + 0.05)
+            # The call took effect; the client sees only a broken connection (no detail).
+            context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost")
 
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                before(context)
-                response = inner(request, context)
-                dropping = injector.drop(name) if mutates else None
-                if dropping is not None:
-                    if dropping.drop_as == "deadline":
-                        # Hold the answer until the client has given up on it.
-                        remaining = context.time_remaining()
-                        time.sleep(min(remaining if remaining is not None else 30.0, 30.0) + 0.05)
-                    # The call took effect; the client sees only a broken connection.
-                    context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost")
-                return response
-
-            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
-        inner_stream = handler.unary_stream
-
-        def stream(request: Any, context: grpc.ServicerContext) -> Any:
-            before(context)
-            yield from inner_stream(request, context)
-
-        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
+        return wrap(handler, before, after)

@@ -17,9 +17,10 @@ from typing import Any
 import grpc
 
 from jts_broker._generated.pb import common_pb2, market_data_pb2, trading_pb2
-from jts_broker._transport.status import DETAIL_KEY
 from jts_broker.domain.enums import BrokerType
 from jts_broker.domain.policies import RateCategory, RateLimitPolicy
+
+from .interceptors import abort, wrap
 
 # (error code, message) the brokers answer when a limit is exceeded, by category.
 BROKER_CODES: dict[BrokerType, dict[RateCategory, tuple[str, str]]] = {
@@ -100,21 +101,6 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
             if wait_s is not None:
                 code, message = self.enforcer.code(category)
                 detail = common_pb2.ErrorDetail(code="RATE_LIMITED", message=message, broker_code=code, retry_after_seconds=max(0.0, wait_s))
-                context.set_trailing_metadata(((DETAIL_KEY, detail.SerializeToString()),))
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{message} ({code})")
+                abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, detail, f"{message} ({code})")
 
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                check(request, context)
-                return inner(request, context)
-
-            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
-        inner_stream = handler.unary_stream
-
-        def stream(request: Any, context: grpc.ServicerContext) -> Any:
-            check(request, context)
-            yield from inner_stream(request, context)
-
-        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
+        return wrap(handler, check)
