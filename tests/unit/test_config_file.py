@@ -163,3 +163,14 @@ def test_config_init_writes_a_valid_example_and_never_overwrites(tmp_path, capsy
     assert "already exists" in capsys.readouterr().err
     assert target.read_text() == "# my settings\n[brokers.mine]\n"
     assert main(["config", "init", "--path", str(target), "--force"]) == 0 and target.read_text() == EXAMPLE
+
+
+def test_status_without_any_config_names_the_paths_searched(tmp_path, monkeypatch, capsys):
+    from jts_broker.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JTS_BROKER_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Broker configuration not found" in err and str(tmp_path / "jts-broker.toml") in err

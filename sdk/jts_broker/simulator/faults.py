@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -26,8 +26,7 @@ import grpc
 
 from jts_broker._generated.pb import common_pb2
 
-from .interceptors import abort, wrap
-from .limits import read_only_methods
+from .interceptors import ContractInterceptor, abort, wrap
 
 DROP_MODES = ("unavailable", "deadline")
 
@@ -146,20 +145,15 @@ class FaultInjector:
         return None
 
 
-class FaultInterceptor(grpc.ServerInterceptor):
+class FaultInterceptor(ContractInterceptor):
     """Applies a :class:`FaultInjector` to every jts.broker.v1 handler."""
 
     def __init__(self, injector: FaultInjector) -> None:
+        super().__init__()
         self.injector = injector
-        self._read_only = read_only_methods()
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        method = details.method
-        if handler is None or method not in self._read_only:
-            return handler
-        name = method.rsplit("/", 1)[-1]
-        mutates = not self._read_only[method]
+    def intercept(self, handler: grpc.RpcMethodHandler, name: str, read_only: bool) -> grpc.RpcMethodHandler:
+        mutates = not read_only
         injector = self.injector
 
         def before(request: Any, context: grpc.ServicerContext) -> None:

@@ -8,13 +8,43 @@ unary call, ``after`` once it has answered.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from jts_broker._generated.pb import common_pb2
+from jts_broker._generated.pb import common_pb2, market_data_pb2, trading_pb2
 from jts_broker._transport.status import DETAIL_KEY
+
+
+def read_only_methods() -> dict[str, bool]:
+    """Full method path of every jts.broker.v1 RPC -> whether it is free of side effects."""
+    out = {}
+    for module in (market_data_pb2, trading_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                options = method.GetOptions()
+                out[f"/{service.full_name}/{method.name}"] = options.idempotency_level == options.NO_SIDE_EFFECTS
+    return out
+
+
+class ContractInterceptor(grpc.ServerInterceptor, abc.ABC):
+    """An interceptor of the jts.broker.v1 methods only: health checks and reflection pass by."""
+
+    def __init__(self) -> None:
+        self._read_only = read_only_methods()
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or details.method not in self._read_only:
+            return handler
+        return self.intercept(handler, details.method.rsplit("/", 1)[-1], self._read_only[details.method])
+
+    @abc.abstractmethod
+    def intercept(self, handler: grpc.RpcMethodHandler, name: str, read_only: bool) -> grpc.RpcMethodHandler:
+        """The handler to use for RPC ``name`` (e.g. ``"PlaceOrder"``); usually ``wrap(handler, ...)``."""
+
 
 Before = Callable[[Any, grpc.ServicerContext], None]
 After = Callable[[Any, grpc.ServicerContext, Any], None]

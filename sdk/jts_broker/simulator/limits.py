@@ -11,16 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from jts_broker._generated.pb import common_pb2, market_data_pb2, trading_pb2
+from jts_broker._generated.pb import common_pb2
 from jts_broker.domain.enums import BrokerType
 from jts_broker.domain.policies import RateCategory, RateLimitPolicy
 
-from .interceptors import abort, wrap
+from .interceptors import ContractInterceptor, abort, wrap
 
 # (error code, message) the brokers answer when a limit is exceeded, by category.
 BROKER_CODES: dict[BrokerType, dict[RateCategory, tuple[str, str]]] = {
@@ -29,17 +28,6 @@ BROKER_CODES: dict[BrokerType, dict[RateCategory, tuple[str, str]]] = {
     BrokerType.CREON: {c: ("4", "요청 제한 개수 초과") for c in RateCategory},
     BrokerType.MOCK: {c: ("RATE_LIMITED", "rate limit exceeded") for c in RateCategory},
 }
-
-
-def read_only_methods() -> dict[str, bool]:
-    """Full method path of every jts.broker.v1 RPC -> whether it is free of side effects."""
-    out = {}
-    for module in (market_data_pb2, trading_pb2):
-        for service in module.DESCRIPTOR.services_by_name.values():
-            for method in service.methods:
-                read_only = method.GetOptions().idempotency_level == method.GetOptions().NO_SIDE_EFFECTS
-                out[f"/{service.full_name}/{method.name}"] = read_only
-    return out
 
 
 class BudgetEnforcer:
@@ -81,20 +69,15 @@ class BudgetEnforcer:
         return BROKER_CODES[self.broker_type][category if category in self.policy.categories else RateCategory.QUERY]
 
 
-class RateLimitInterceptor(grpc.ServerInterceptor):
+class RateLimitInterceptor(ContractInterceptor):
     """Wraps every jts.broker.v1 handler with the enforcer (health and reflection are free)."""
 
     def __init__(self, enforcer: BudgetEnforcer) -> None:
+        super().__init__()
         self.enforcer = enforcer
-        self._read_only = read_only_methods()
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        method = details.method
-        if handler is None or method not in self._read_only:
-            return handler
-        category = RateCategory.QUERY if self._read_only[method] else RateCategory.ORDER
-        name = method.rsplit("/", 1)[-1]
+    def intercept(self, handler: grpc.RpcMethodHandler, name: str, read_only: bool) -> grpc.RpcMethodHandler:
+        category = RateCategory.QUERY if read_only else RateCategory.ORDER
 
         def check(request: Any, context: grpc.ServicerContext) -> None:
             wait_s = self.enforcer.admit(name, category, getattr(request, "account_id", ""))
