@@ -207,3 +207,21 @@ def test_an_async_quote_stream_resubscribes_too(simulator):
 
     quote, gap, again = asyncio.run(scenario())
     assert quote.symbol == "005930" and isinstance(gap, QuoteGap) and again.symbol == "005930"
+
+
+def test_a_stream_waiting_for_the_server_ends_when_the_gateway_disconnects(simulator):
+    gateway = GrpcBrokerGateway(config_for(simulator.target))
+    stream = gateway.stream_quotes(["005930"])
+    next(stream)
+    simulator.stop(0)
+    ended = threading.Event()
+
+    def drain():
+        assert list(stream) == []
+        ended.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    wait_until(lambda: gateway.status is CONNECTING)
+    gateway.close()
+    assert ended.wait(10)

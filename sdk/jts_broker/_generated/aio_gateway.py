@@ -87,14 +87,15 @@ class _QuoteStream(AsyncQuoteStream):
             except StopAsyncIteration:
                 break
             except (BrokerUnavailable, RequestCancelled) as exc:
-                if self._closed or not self._resubscribe:
-                    if self._closed:
-                        break
+                if self._closed:
+                    break
+                if not self._resubscribe:
                     raise
                 self._stream = None
                 if self._gap is None:
                     self._gap = (self._last_received, str(exc))
-                await self._wait_for_server()
+                if not await self._wait_for_server():
+                    break  # the gateway was disconnected on purpose: the subscription ends with it
                 continue
             self._last_received = now_kst()
             quote = m.quote_from_proto(message)
@@ -105,15 +106,20 @@ class _QuoteStream(AsyncQuoteStream):
             return quote
         raise StopAsyncIteration
 
-    async def _wait_for_server(self) -> None:
-        """Until the gateway is connected again (or the stream is closed), with backoff."""
+    async def _wait_for_server(self) -> bool:
+        """Wait, with backoff, until the gateway is connected again: True; False when the stream
+        or the gateway is closed meanwhile."""
         policy = self._gateway.config.reconnect
         delay = policy.initial_backoff_s
         while not self._closed:
             await asyncio.sleep(delay)
-            if self._gateway.status is ConnectionStatus.CONNECTED or not policy.enabled:
-                return
+            status = self._gateway.status
+            if status is ConnectionStatus.DISCONNECTED:
+                return False
+            if status is ConnectionStatus.CONNECTED or not policy.enabled:
+                return True
             delay = min(delay * 2, policy.max_backoff_s)
+        return False
 
     async def aclose(self) -> None:
         self._closed = True
