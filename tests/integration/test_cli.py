@@ -29,6 +29,16 @@ def test_candles_as_json_keep_exact_prices(capsys, simulator):
     assert candle == {"time": "2024-01-02T00:00:00+09:00", "open": "78200", "high": "79800", "low": "78200", "close": "79600", "volume": 17142847}
 
 
+def test_options_after_the_command_work_too(capsys, simulator):
+    # The form of the README and the issue: `jts-broker --target T candles 005930 ... --json`.
+    code, out, _ = run(capsys, "--target", simulator.target, "candles", "005930", "--start", "2024-01-02", "--end", "2024-01-02", "--json")
+    assert code == 0 and json.loads(out)[0]["close"] == "79600"
+    code, out, _ = run(capsys, "quote", "005930", "--json", "--target", simulator.target)
+    assert code == 0 and json.loads(out)["symbol"] == "005930"
+    code, out, _ = run(capsys, "--json", "--target", simulator.target, "quote", "005930")  # before: not undone by the command
+    assert code == 0 and json.loads(out)["symbol"] == "005930"
+
+
 def test_buy_positions_orders_cancel(capsys, simulator):
     target = ("--target", simulator.target)
     code, out, _ = run(capsys, *target, "--json", "quote", "005930")

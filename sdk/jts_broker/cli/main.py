@@ -41,50 +41,68 @@ DEFAULT_CONNECT_S = 3.0
 PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
+def _connection_options(p: argparse.ArgumentParser, *, with_defaults: bool) -> None:
+    """The options of every client command. They are accepted before the command (with their
+    defaults) and after it (``candles 005930 ... --json``), where they default to nothing so as
+    not to undo what was given before."""
+
+    def default(value: Any) -> Any:
+        return value if with_defaults else argparse.SUPPRESS
+
+    target = os.environ.get("JTS_BROKER_TARGET", DEFAULT_TARGET)
+    p.add_argument("--target", default=default(target), help=f"gateway host:port (default: {target})")
+    p.add_argument("--json", action="store_true", default=default(False), help="print JSON instead of tables")
+    p.add_argument("--connect-timeout", type=float, default=default(None), metavar="S",
+                   help=f"seconds to wait for the server (default: {DEFAULT_CONNECT_S:g}, or the config's)")
+    p.add_argument("--config", type=Path, default=default(None), help="jts-broker.toml with brokers, accounts and rate limits (default: $JTS_BROKER_CONFIG)")
+    p.add_argument("--broker", default=default(None), metavar="NAME", help="broker of --config to use (default: the first)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jts-broker", description="Korean stock brokers through the JTS gRPC gateway; paper-trading simulator included.")
-    p.add_argument("--target", default=os.environ.get("JTS_BROKER_TARGET", DEFAULT_TARGET), help="gateway host:port (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--connect-timeout", type=float, metavar="S", help=f"seconds to wait for the server (default: {DEFAULT_CONNECT_S:g}, or the config's)")
-    p.add_argument("--config", type=Path, help="jts-broker.toml with brokers, accounts and rate limits (default: $JTS_BROKER_CONFIG)")
-    p.add_argument("--broker", metavar="NAME", help="broker of --config to use (default: the first)")
+    _connection_options(p, with_defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_options(common, with_defaults=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def client(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=[common])
 
     serve.add_parser(sub)
 
     sub.add_parser("demo", help="start the simulator in-process and walk through the main job over gRPC")
 
-    s = sub.add_parser("symbols", help="search the symbol master")
+    s = client("symbols", "search the symbol master")
     s.add_argument("--search", default="", metavar="TEXT", help="substring of code or name")
     s.add_argument("--market", choices=[m.value for m in Market])
 
-    s = sub.add_parser("candles", help="historical candles (OHLCV)")
+    s = client("candles", "historical candles (OHLCV)")
     s.add_argument("code")
     s.add_argument("--start", type=date_arg, required=True, help="first trading date, YYYY-MM-DD")
     s.add_argument("--end", type=date_arg, required=True, help="last trading date (included), YYYY-MM-DD")
     s.add_argument("--timeframe", default="day", choices=[t.value for t in Timeframe])
 
-    s = sub.add_parser("quote", help="latest quote")
+    s = client("quote", "latest quote")
     s.add_argument("code")
 
     for name, help_text in (("balance", "cash and valuation"), ("positions", "open positions"), ("orders", "today's orders")):
-        s = sub.add_parser(name, help=help_text)
+        s = client(name, help_text)
         s.add_argument("--account", help="account id (default: the first)")
 
     for side in ("buy", "sell"):
-        s = sub.add_parser(side, help=f"place a {side} order (limit with --price, else market)")
+        s = client(side, f"place a {side} order (limit with --price, else market)")
         s.add_argument("code")
         s.add_argument("quantity", type=int)
         s.add_argument("--price", type=krw_arg, help="limit price in KRW; omit for a market order")
         s.add_argument("--account", help="account id (default: the first)")
         s.add_argument("--client-order-id", default="", help="your own id, for a safe resend (default: generated)")
 
-    s = sub.add_parser("cancel", help="cancel a working order")
+    s = client("cancel", "cancel a working order")
     s.add_argument("order_id")
 
-    status.add_parsers(sub)
+    status.add_parsers(sub, common)
 
-    s = sub.add_parser("limits", help="rate-limit budgets and their usage (--watch: live bars)")
+    s = client("limits", "rate-limit budgets and their usage (--watch: live bars)")
     s.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
     s.add_argument("--interval", type=float, default=0.25, metavar="S", help="seconds between redraws (default: %(default)s)")
     s.add_argument("--duration", type=float, metavar="S", help="stop watching after S seconds")

@@ -12,8 +12,8 @@ from jts_broker.registry import BrokerRegistry
 from .render import console, dump_json
 
 
-def add_parsers(sub: Any) -> None:
-    sub.add_parser("status", help="every configured broker: connection status, health-check latency, last error (exit 1 if any is down)")
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    sub.add_parser("status", parents=[common], help="every configured broker: connection status, health-check latency, last error (exit 1 if any is down)")
     s = sub.add_parser("config", help="the jts-broker.toml config file")
     actions = s.add_subparsers(dest="action", required=True, metavar="ACTION")
     init = actions.add_parser("init", help=f"write a commented example config (default: ./{FILE_NAME})")
