@@ -3,7 +3,8 @@ unreachable.
 
 What is kept, per server (``scope``, e.g. ``"kis@10.0.0.5:50551"``): the accounts, the symbol
 master and every symbol looked up, **final** candles (those before the response's
-``complete_before``) with the spans of time they cover, the last quote per symbol, and the last
+``complete_before``) with the spans of time they cover (a request is answered when spans cover
+it without a hole), the last quote per symbol, and the last
 balance and positions per account. Values are stored as the contract's own protobuf bytes, so
 prices stay exact decimal strings.
 
@@ -265,19 +266,25 @@ class OfflineCache:
         return None if found is None else ResultList((m.position_from_proto(p) for p in found[0].positions), source=DataSource.CACHE, cached_at=found[1])
 
     def candles(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> ResultList[Candle] | None:
-        """The final candles in [start, end), if one span fetched live covers all of it (else
+        """The final candles in [start, end), if the spans fetched live cover all of it (else
         None: a partial answer could silently miss bars)."""
         tf, lo, hi = int(m.timeframe_to_proto(timeframe)), _seconds(start), _seconds(end)
+        key = (self.scope, symbol, tf)
         with self._read_lock:
-            span = self._read.execute('SELECT MIN(stored_at) FROM candle_spans WHERE scope = ? AND symbol = ? AND timeframe = ? AND start <= ? AND "end" >= ?',
-                                      (self.scope, symbol, tf, lo, hi)).fetchone()
-            if span is None or span[0] is None:
+            spans = self._read.execute('SELECT start, "end", stored_at FROM candle_spans WHERE scope = ? AND symbol = ? AND timeframe = ? '
+                                       'AND "end" > ? AND start < ? ORDER BY start', (*key, lo, hi)).fetchall()
+            covered_to = lo
+            for span_start, span_end, _ in spans:  # the spans, in order, must leave no hole in [lo, hi)
+                if span_start > covered_to:
+                    break
+                covered_to = max(covered_to, span_end)
+            if covered_to < hi:
                 return None
             rows = self._read.execute("SELECT payload, stored_at FROM candles WHERE scope = ? AND symbol = ? AND timeframe = ? AND time >= ? AND time < ? "
-                                      "ORDER BY time", (self.scope, symbol, tf, lo, hi)).fetchall()
-        candles = ResultList((m.candle_from_proto(market_data_pb2.Candle.FromString(r[0])) for r in rows), source=DataSource.CACHE,
-                             cached_at=_when(min((r[1] for r in rows), default=span[0])))
-        return candles
+                                      "ORDER BY time", (*key, lo, hi)).fetchall()
+        oldest = min((r[1] for r in rows), default=min(span[2] for span in spans))
+        return ResultList((m.candle_from_proto(market_data_pb2.Candle.FromString(r[0])) for r in rows), source=DataSource.CACHE,
+                          cached_at=_when(oldest))
 
 
 def _close_at_exit(ref: weakref.ReferenceType[OfflineCache]) -> None:

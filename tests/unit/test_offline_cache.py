@@ -98,3 +98,19 @@ def test_cached_at_is_kst(cache, mock):
     cache.put_quote(mock.get_quote("005930"))
     cache.flush()
     assert cache.quote("005930").cached_at.utcoffset() == datetime(2026, 1, 1, tzinfo=KST).utcoffset()
+
+
+def test_adjacent_spans_together_cover_a_request_but_a_hole_does_not(cache, mock):
+    candles = mock.get_candles("005930", Timeframe.DAY, date(2026, 1, 1), date(2026, 3, 16))
+    jan, feb, mar = (start_of_day(date(2026, month, 1)) for month in (1, 2, 3))
+    session = start_of_day(date(2026, 3, 17))
+
+    def put(start, end):
+        cache.put_candles("005930", Timeframe.DAY, start, end, [m.candle_to_proto(c) for c in candles if start <= c.time < end], complete_before=session)
+        cache.flush()
+
+    put(jan, feb)
+    put(mar, session)
+    assert cache.candles("005930", Timeframe.DAY, jan, session) is None  # February is a hole
+    put(feb, mar)
+    assert list(cache.candles("005930", Timeframe.DAY, jan, session)) == [c for c in candles if c.time < session]
