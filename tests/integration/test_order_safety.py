@@ -163,3 +163,33 @@ def test_a_reused_client_order_id_found_by_the_lookup_is_not_taken_for_this_orde
             gateway.place_order(_resting_buy(simulator, "reused", quantity=2))
         assert caught.value.order_id == first.order_id
     assert [o.quantity for o in _server_orders(simulator)] == [1]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_cancel_whose_answer_was_lost_is_reported_as_done(simulator, kind):
+    config = _config(simulator)
+    if kind == "sync":
+        gateway = GrpcBrokerGateway(config)
+        placed = gateway.place_order(_resting_buy(simulator, f"to-cancel-{kind}"))
+        simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"CancelOrder"})))
+        cancelled = gateway.cancel_order(placed.order_id)
+        gateway.close()
+    else:
+        async def run():
+            async with AsyncGrpcBrokerGateway(config) as gw:
+                placed = await gw.place_order(_resting_buy(simulator, f"to-cancel-{kind}"))
+                simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"CancelOrder"})))
+                return placed, await gw.cancel_order(placed.order_id)
+
+        placed, cancelled = asyncio.run(run())
+    assert simulator.faults.dropped_responses == 1
+    assert cancelled.order_id == placed.order_id and cancelled.status is OrderStatus.CANCELLED
+
+
+def test_a_cancel_that_never_arrived_is_sent_again(simulator):
+    with GrpcBrokerGateway(_config(simulator)) as gateway:
+        placed = gateway.place_order(_resting_buy(simulator, "cancel-lost-before"))
+        # Only the first cancel is lost on its way in: the lookup finds the order still working.
+        simulator.faults.set(FaultPlan(error_rates={"UNAVAILABLE": 1.0}, methods=frozenset({"CancelOrder"}), limit=1))
+        cancelled = gateway.cancel_order(placed.order_id)
+    assert simulator.faults.injected_errors == 1 and cancelled.status is OrderStatus.CANCELLED

@@ -18,6 +18,7 @@ from jts_broker.simulator.faults import FaultInjector, FaultPlan
         {"drop_after_commit": -0.1},
         {"latency_s": -1},
         {"drop_as": "sometimes"},
+        {"limit": 0},
     ],
 )
 def test_bad_plans_are_refused(kwargs):
@@ -51,3 +52,9 @@ def test_error_rates_are_drawn_with_the_seed():
     first = draws()
     assert first == draws()
     assert 250 <= first.count(grpc.StatusCode.UNAVAILABLE) <= 350 and 150 <= first.count(grpc.StatusCode.INTERNAL) <= 250
+
+
+def test_a_limited_plan_is_spent_after_its_faults():
+    injector = FaultInjector(FaultPlan(error_rates={"INTERNAL": 1.0}, limit=2), FaultPlan(drop_after_commit=1.0, limit=1))
+    assert [injector.before("GetQuote") for _ in range(3)] == [grpc.StatusCode.INTERNAL, grpc.StatusCode.INTERNAL, None]
+    assert injector.drop("PlaceOrder") is not None and injector.drop("PlaceOrder") is None

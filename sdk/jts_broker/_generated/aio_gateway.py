@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
@@ -435,11 +436,8 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         up by its client order id; place it again (with the same id) only when the broker has no
         such order. Never a blind resend. Tries for ``retry.budget_s`` seconds with backoff."""
         lookup = trading_pb2.GetOrderRequest(account_id=request.account_id, client_order_id=request.client_order_id)
-        deadline = asyncio.get_running_loop().time() + self.config.retry.budget_s
-        backoff = self.config.retry.initial_backoff_s
-        while asyncio.get_running_loop().time() + backoff < deadline:
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.config.retry.max_backoff_s)
+        for delay in self._recovery_delays():
+            await asyncio.sleep(delay)
             try:
                 order = m.order_from_proto(await trading.get_order(lookup))
             except OrderNotFound:
@@ -471,9 +469,42 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         request = trading_pb2.GetOrderRequest(account_id=await self._account(account_id), client_order_id=_requests.client_order_id(client_order_id))
         return m.order_from_proto(await (await self._tr()).get_order(request))
 
+    def _recovery_delays(self) -> Iterator[float]:
+        """Backoff delays for finding out what a broken order call did, within ``retry.budget_s``."""
+        retry = self.config.retry
+        deadline, delay = time.monotonic() + retry.budget_s, retry.initial_backoff_s
+        while time.monotonic() + delay < deadline:
+            yield delay
+            delay = min(delay * 2, retry.max_backoff_s)
+
     async def cancel_order(self, order_id: str) -> Order:
         request = trading_pb2.CancelOrderRequest(order_id=_requests.order_id(order_id))
-        return m.order_from_proto(await (await self._tr()).cancel_order(request))
+        trading = await self._tr()
+        try:
+            return m.order_from_proto(await trading.cancel_order(request))
+        except JtsBrokerError as exc:
+            if not _ambiguous(exc):
+                raise
+            failure = exc
+        # The cancel may have taken effect. Sending it again would then be refused as "not
+        # cancellable" and hide that it worked: ask for the order first.
+        lookup = trading_pb2.GetOrderRequest(order_id=request.order_id)
+        for delay in self._recovery_delays():
+            await asyncio.sleep(delay)
+            try:
+                order = m.order_from_proto(await trading.get_order(lookup))
+                if order.status is OrderStatus.CANCELLED:
+                    return order
+                if order.status.is_final:
+                    raise OrderRejected(f"order {order.order_id} is {order.status.value}: nothing left to cancel", code="ORDER_NOT_CANCELLABLE",
+                                        order_id=order.order_id) from failure
+                return m.order_from_proto(await trading.cancel_order(request))
+            except JtsBrokerError as exc:
+                if not _ambiguous(exc):
+                    raise
+                failure = exc
+        raise BrokerUnavailable(f"the cancel of order {request.order_id} may or may not have taken effect ({failure}); "
+                                f"check get_order_status({request.order_id!r})", code=failure.code, status=failure.status) from failure
 
     async def get_order_status(self, order_id: str) -> Order:
         request = trading_pb2.GetOrderRequest(order_id=_requests.order_id(order_id))

@@ -189,8 +189,13 @@ class IBrokerGateway(abc.ABC):
     def cancel_order(self, order_id: str) -> Order:
         """Cancel the unfilled rest of a working order; returns the order as cancelled.
 
-        Raises ``OrderRejected`` (code ``ORDER_NOT_CANCELLABLE``) for a final order and
-        ``OrderNotFound`` for an unknown id."""
+        When the call breaks after the cancel may have reached the broker, the gateway asks for
+        the order before sending the cancel again (a cancel that did work is not reported as a
+        failure).
+
+        Raises ``OrderRejected`` (code ``ORDER_NOT_CANCELLABLE``) for a final order,
+        ``OrderNotFound`` for an unknown id, and ``BrokerUnavailable`` when the outcome could not
+        be learned within ``RetryPolicy.budget_s`` (check ``get_order_status``)."""
 
     @abc.abstractmethod
     def get_order_status(self, order_id: str) -> Order:

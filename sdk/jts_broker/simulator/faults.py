@@ -44,6 +44,8 @@ class FaultPlan:
         drop_as: how a lost response looks to the client: ``"unavailable"`` (the connection broke:
             UNAVAILABLE at once) or ``"deadline"`` (no answer: held until the client's deadline).
         methods: RPC names the plan applies to (e.g. ``{"PlaceOrder"}``); empty: all of them.
+        limit: at most this many errors and drops from this plan, then it is spent (e.g. 1: only
+            the next matching call fails); None: no limit.
         seed: seed of the random draws (None: unseeded; with several plans, the first seed given).
     """
 
@@ -52,6 +54,7 @@ class FaultPlan:
     drop_after_commit: float = 0.0
     drop_as: str = "unavailable"
     methods: frozenset[str] = frozenset()
+    limit: int | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -67,6 +70,8 @@ class FaultPlan:
             raise ValueError(f"drop_after_commit must be 0 to 1, got {self.drop_after_commit!r}")
         if self.latency_s < 0:
             raise ValueError(f"latency_s must be >= 0, got {self.latency_s!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 (or None), got {self.limit!r}")
         if self.drop_as not in DROP_MODES:
             raise ValueError(f"drop_as must be one of {', '.join(DROP_MODES)}, got {self.drop_as!r}")
         object.__setattr__(self, "error_rates", MappingProxyType(rates))
@@ -111,24 +116,34 @@ class FaultInjector:
         """Put ``plans`` in force from the next call on (none: inject nothing)."""
         with self._lock:
             self._plans = tuple(p for p in plans if p.active)
+            self._spent: dict[int, int] = {}  # faults injected per plan (by position), for limits
             self._random = random.Random(next((p.seed for p in plans if p.seed is not None), None))
 
     def clear(self) -> None:
         """Inject nothing from now on."""
         self.set()
 
-    def _applying(self, name: str) -> list[FaultPlan]:
-        return [p for p in self._plans if not p.methods or name in p.methods]
+    def _applying(self, name: str) -> list[tuple[int, FaultPlan]]:
+        return [(i, p) for i, p in enumerate(self._plans) if not p.methods or name in p.methods]
+
+    def _take(self, index: int, plan: FaultPlan) -> bool:
+        """Count one fault of ``plan``; False when its limit is spent. Call with the lock held."""
+        if plan.limit is not None and self._spent.get(index, 0) >= plan.limit:
+            return False
+        self._spent[index] = self._spent.get(index, 0) + 1
+        return True
 
     def before(self, name: str) -> grpc.StatusCode | None:
         """Sleep the latency, then draw an error to fail the call with (None: go ahead)."""
-        for plan in self._applying(name):
+        for index, plan in self._applying(name):
             if plan.latency_s:
                 time.sleep(plan.latency_s)
             with self._lock:
                 draw = self._random.random()
                 for code_name, rate in plan.error_rates.items():
                     if draw < rate:
+                        if not self._take(index, plan):
+                            break
                         self.injected_errors += 1
                         return grpc.StatusCode[code_name]
                     draw -= rate
@@ -136,10 +151,10 @@ class FaultInjector:
 
     def drop(self, name: str) -> FaultPlan | None:
         """The plan that loses the response of a state-changing call that just took effect, if any."""
-        for plan in self._applying(name):
+        for index, plan in self._applying(name):
             if plan.drop_after_commit:
                 with self._lock:
-                    if self._random.random() < plan.drop_after_commit:
+                    if self._random.random() < plan.drop_after_commit and self._take(index, plan):
                         self.dropped_responses += 1
                         return plan
         return None
