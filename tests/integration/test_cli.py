@@ -82,7 +82,8 @@ def test_an_unreachable_server_prints_one_line(capsys):
 def test_demo_runs_the_main_job(capsys):
     code, out, _ = run(capsys, "demo")
     assert code == 0
-    for step in ("Symbol search", "daily candles of 005930", "Quote of 005930", "Paper balance", "filled", "Positions", "cancelled", "Rate limit"):
+    for step in ("Symbol search", "daily candles of 005930", "Quote of 005930", "Paper balance", "filled", "Positions", "cancelled", "Rate limit",
+                 "connected -> error -> connecting -> connected"):
         assert step in out
     assert "Demo complete" in out
 

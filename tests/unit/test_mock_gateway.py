@@ -101,3 +101,22 @@ def test_quote_stream_walks_the_session_to_the_close(mock):
         prices = [q.price for q in stream]
     bar = mock.market.session_candle("005930")
     assert prices[0] == bar.open and prices[-1] == bar.close and len(prices) == mock.market.steps
+
+
+def test_mock_status_listeners_outages_and_client_order_id_lookup():
+    from jts_broker import BrokerUnavailable, ConnectionStatus, Side, limit_order
+
+    mock = MockBrokerGateway(session_date=date(2026, 3, 17))
+    seen = []
+    mock.subscribe_status(lambda change: seen.append(change.status))
+    assert mock.check_health() == 0.0 and mock.status is ConnectionStatus.CONNECTED
+    quote = mock.get_quote("005930")
+    placed = mock.place_order(limit_order("MOCK-0001", "005930", Side.BUY, 1, quote.lower_limit, client_order_id="mock-1"))
+    assert mock.get_order_by_client_id("mock-1").order_id == placed.order_id
+    mock.set_status(ConnectionStatus.ERROR, "rehearsal")
+    with pytest.raises(BrokerUnavailable, match="rehearsal"):
+        mock.get_quote("005930")
+    mock.set_status(ConnectionStatus.CONNECTED)
+    assert mock.get_quote("005930").price > 0
+    mock.close()
+    assert seen == [ConnectionStatus.CONNECTED, ConnectionStatus.ERROR, ConnectionStatus.CONNECTED, ConnectionStatus.DISCONNECTED]

@@ -3,17 +3,19 @@
 Starts the simulator in-process on a free loopback port, connects ``GrpcBrokerGateway`` to it
 and walks through what a trading script does: find a symbol, read candles and a quote, check the
 paper balance, buy (filled), look at positions, place an order away from the market and cancel
-it, list orders, and show the rate-limit budget the calls drew from.
+it, list orders, show the rate-limit budget the calls drew from, and restart the server under
+the connected gateway to show it reconnect by itself.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 from rich.console import Console
 
-from jts_broker import BrokerConfig, GrpcBrokerGateway, OrderStatus, Side, Timeframe, limit_order
+from jts_broker import BrokerConfig, ConnectionStatus, GrpcBrokerGateway, OrderStatus, Side, Timeframe, limit_order
 from jts_broker.domain import krx
 from jts_broker.simulator import SimulatorServer
 
@@ -64,6 +66,16 @@ def run(console: Console) -> None:
             console.print(f"9. Rate limit ({gateway.config.broker_type.value.upper()} budget {gateway.rate_limiter.rate_limit}): "
                           f"{usage.total} calls made, {usage.used}/{usage.limit} in the last {usage.window_s:g} s window, "
                           f"{usage.waiting} waiting")
+            latency_ms = gateway.check_health() * 1000
+            changes = [gateway.status.value]
+            gateway.subscribe_status(lambda change: changes.append(change.status.value))
+            server.restart(0)
+            after = gateway.get_quote(CODE)  # retried with backoff while the channel reconnects
+            deadline = time.monotonic() + 10
+            while gateway.status is not ConnectionStatus.CONNECTED and time.monotonic() < deadline:
+                time.sleep(0.01)
+            console.print(f"10. Health check {latency_ms:.1f} ms; server restarted: status {' -> '.join(changes)}; "
+                          f"reads resumed by themselves (quote {after.price:,})")
             if bought.status is not OrderStatus.FILLED or cancelled.status is not OrderStatus.CANCELLED:
                 raise SystemExit(f"demo failed: buy {bought.status.value}, cancel {cancelled.status.value}")
     console.print("\n[bold green]Demo complete.[/]")
