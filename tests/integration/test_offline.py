@@ -181,6 +181,7 @@ def test_the_async_gateway_serves_the_cache_during_an_outage(simulator, tmp_path
     async def scenario() -> None:
         async with AsyncGrpcBrokerGateway(config_for(simulator, tmp_path / "cache.sqlite")) as gateway:
             assert (await gateway.get_quote("005930")).source is LIVE
+            symbol = await gateway.get_symbol("000660")
             live = await gateway.get_candles("000660", Timeframe.DAY, *HISTORY)
             gateway.offline_cache.flush()
             simulator.stop(0)
@@ -189,6 +190,9 @@ def test_the_async_gateway_serves_the_cache_during_an_outage(simulator, tmp_path
             cached = await gateway.get_candles("000660", Timeframe.DAY, *HISTORY)
             assert cached.source is CACHE and cached == live
             assert (await gateway.get_quote("005930")).source is CACHE
+            assert await gateway.get_symbol("000660") == symbol
+            with pytest.raises(BrokerUnavailable, match="holds no copy"):
+                await gateway.get_symbol("005380")
             simulator.start()
             while gateway.status is not ConnectionStatus.CONNECTED:
                 await asyncio.sleep(0.01)

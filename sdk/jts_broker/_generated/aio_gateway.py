@@ -164,26 +164,26 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         """The offline cache (``config.offline_cache``), or None."""
         return self._cache
 
-    def _cached(self, read: Callable[[OfflineCache], T | None]) -> T | None:
+    async def _cached(self, read: Callable[[OfflineCache], T | None]) -> T | None:
         """What the offline cache holds for ``read``, while the server is known to be down."""
         if self._cache is None or self._state.status not in (ConnectionStatus.ERROR, ConnectionStatus.CONNECTING):
             return None
-        return self._cache_read(read)
+        return await self._cache_read(read)
 
-    def _cache_read(self, read: Callable[[OfflineCache], T | None]) -> T | None:
+    async def _cache_read(self, read: Callable[[OfflineCache], T | None]) -> T | None:
         assert self._cache is not None
         try:
-            return read(self._cache)
+            return await asyncio.to_thread(read, self._cache)  # decoding years of candles must not stall the loop
         except sqlite3.Error:
             log.warning("offline cache %s could not be read", self._cache.path, exc_info=True)
             return None
 
-    def _fallback(self, error: BrokerUnavailable, read: Callable[[OfflineCache], T | None]) -> T:
+    async def _fallback(self, error: BrokerUnavailable, read: Callable[[OfflineCache], T | None]) -> T:
         """The cached answer after a live call failed for want of the server; else ``error``
         (never an empty result for a failure)."""
         if self._cache is None:
             raise error
-        found = self._cache_read(read)
+        found = await self._cache_read(read)
         if found is None:
             raise type(error)(f"{error.message}; the offline cache holds no copy of this data", code=error.code,
                               broker_code=error.broker_code, status=error.status) from error
@@ -304,12 +304,12 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
     # -- market data ---------------------------------------------------------------------------
 
     async def get_accounts(self) -> ResultList[Account]:
-        if (cached := self._cached(lambda c: c.accounts())) is not None:
+        if (cached := await self._cached(lambda c: c.accounts())) is not None:
             return cached
         try:
             response = await (await self._tr()).list_accounts(trading_pb2.ListAccountsRequest())
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.accounts())
+            return await self._fallback(exc, lambda c: c.accounts())
         accounts = ResultList(m.account_from_proto(a) for a in response.accounts)
         if self._cache is not None:
             self._cache.put_accounts(accounts)
@@ -317,12 +317,12 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_symbols(self, query: str = "", market: Market | None = None) -> ResultList[Symbol]:
         request = _requests.list_symbols(query, market)
-        if (cached := self._cached(lambda c: c.symbols(query, market))) is not None:
+        if (cached := await self._cached(lambda c: c.symbols(query, market))) is not None:
             return cached
         try:
             response = await (await self._md()).list_symbols(request)
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.symbols(query, market))
+            return await self._fallback(exc, lambda c: c.symbols(query, market))
         symbols = ResultList(m.symbol_from_proto(s) for s in response.symbols)
         if self._cache is not None:
             self._cache.put_symbols(query, market, symbols)
@@ -330,12 +330,12 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_symbol(self, code: str) -> Symbol:
         request = market_data_pb2.GetSymbolRequest(code=normalize_symbol(code))
-        if (cached := self._cached(lambda c: c.symbol(request.code))) is not None:
+        if (cached := await self._cached(lambda c: c.symbol(request.code))) is not None:
             return cached[0]
         try:
             symbol = m.symbol_from_proto(await (await self._md()).get_symbol(request))
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.symbol(request.code))[0]
+            return (await self._fallback(exc, lambda c: c.symbol(request.code)))[0]
         if self._cache is not None:
             self._cache.put_symbol(symbol)
         return symbol
@@ -343,12 +343,12 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
     async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
         request = _requests.candles(symbol, timeframe, start, end)
         first, after = m.timestamp_from_proto(request.start), m.timestamp_from_proto(request.end)
-        if (cached := self._cached(lambda c: c.candles(request.symbol, timeframe, first, after))) is not None:
+        if (cached := await self._cached(lambda c: c.candles(request.symbol, timeframe, first, after))) is not None:
             return cached
         try:
             response = await (await self._md()).get_candles(request)
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.candles(request.symbol, timeframe, first, after))
+            return await self._fallback(exc, lambda c: c.candles(request.symbol, timeframe, first, after))
         candle_from_proto = m.candle_from_proto
         candles = ResultList([candle_from_proto(c) for c in response.candles])
         if self._cache is not None:
@@ -376,12 +376,12 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_quote(self, symbol: str) -> Quote:
         request = market_data_pb2.GetQuoteRequest(symbol=normalize_symbol(symbol))
-        if (cached := self._cached(lambda c: c.quote(request.symbol))) is not None:
+        if (cached := await self._cached(lambda c: c.quote(request.symbol))) is not None:
             return cached
         try:
             quote = m.quote_from_proto(await (await self._md()).get_quote(request))
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.quote(request.symbol))
+            return await self._fallback(exc, lambda c: c.quote(request.symbol))
         if self._cache is not None:
             self._cache.put_quote(quote)
         return quote
@@ -394,24 +394,24 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_balance(self, account_id: str | None = None) -> Balance:
         request = trading_pb2.GetBalanceRequest(account_id=await self._account(account_id))
-        if (cached := self._cached(lambda c: c.balance(request.account_id))) is not None:
+        if (cached := await self._cached(lambda c: c.balance(request.account_id))) is not None:
             return cached
         try:
             balance = m.balance_from_proto(await (await self._tr()).get_balance(request))
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.balance(request.account_id))
+            return await self._fallback(exc, lambda c: c.balance(request.account_id))
         if self._cache is not None:
             self._cache.put_balance(balance)
         return balance
 
     async def get_positions(self, account_id: str | None = None) -> ResultList[Position]:
         request = trading_pb2.GetPositionsRequest(account_id=await self._account(account_id))
-        if (cached := self._cached(lambda c: c.positions(request.account_id))) is not None:
+        if (cached := await self._cached(lambda c: c.positions(request.account_id))) is not None:
             return cached
         try:
             response = await (await self._tr()).get_positions(request)
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.positions(request.account_id))
+            return await self._fallback(exc, lambda c: c.positions(request.account_id))
         positions = ResultList(m.position_from_proto(p) for p in response.positions)
         if self._cache is not None:
             self._cache.put_positions(request.account_id, positions)

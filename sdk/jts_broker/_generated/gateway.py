@@ -310,7 +310,7 @@ class GrpcBrokerGateway(IBrokerGateway):
         try:
             symbol = m.symbol_from_proto((self._md()).get_symbol(request))
         except BrokerUnavailable as exc:
-            return self._fallback(exc, lambda c: c.symbol(request.code))[0]
+            return (self._fallback(exc, lambda c: c.symbol(request.code)))[0]
         if self._cache is not None:
             self._cache.put_symbol(symbol)
         return symbol
