@@ -17,6 +17,17 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 ACCOUNT = "50000001-01"
 
 
+@pytest.fixture(autouse=True)
+def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the developer's jts-broker config or write to their cache folder, and
+    subprocesses they start inherit the same."""
+    home = tmp_path_factory.getbasetemp() / "xdg"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    for name in ("JTS_BROKER_CONFIG", "JTS_BROKER_TARGET", "JTS_BROKER_SERVE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
     """A fresh simulator per test (paper books start clean); the replay clock is stopped so

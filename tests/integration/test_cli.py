@@ -39,6 +39,18 @@ def test_options_after_the_command_work_too(capsys, simulator):
     assert code == 0 and json.loads(out)["symbol"] == "005930"
 
 
+def test_a_config_in_the_working_directory_is_used_without_target(capsys, simulator, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jts-broker.toml").write_text(f"[cache]\nenabled = false\n[brokers.here]\nport = {simulator.port}\n"
+                                              "[brokers.elsewhere]\nport = 1\n")
+    code, out, err = run(capsys, "--json", "quote", "005930")
+    assert code == 0 and json.loads(out)["symbol"] == "005930", err
+    code, _, err = run(capsys, "quote", "005930", "--broker", "elsewhere", "--connect-timeout", "0.2")
+    assert code == 1 and "127.0.0.1:1" in err
+    code, out, _ = run(capsys, "--target", simulator.target, "--broker", "elsewhere", "--json", "quote", "005930")  # address overridden
+    assert code == 0
+
+
 def test_buy_positions_orders_cancel(capsys, simulator):
     target = ("--target", simulator.target)
     code, out, _ = run(capsys, *target, "--json", "quote", "005930")

@@ -1,14 +1,18 @@
 """``jts-broker``: the command line of jts-broker.
 
-Every command but ``serve`` and ``demo`` talks to a gateway server at ``--target`` (default
-``$JTS_BROKER_TARGET`` or 127.0.0.1:50551, where ``jts-broker serve`` listens). Errors print one
-line on stderr and exit 1 (2 for a usage mistake); ``--json`` prints machine-readable output with
-exact decimal strings.
+Every command but ``serve``, ``demo`` and ``config`` talks to a gateway server: a broker of the
+config file when there is one (``--config``, ``$JTS_BROKER_CONFIG``, ``./jts-broker.toml``, the
+user config folder; ``--broker`` picks one, default the first), else ``--target`` (default
+``$JTS_BROKER_TARGET`` or 127.0.0.1:50551, where ``jts-broker serve`` listens). An explicit
+``--target`` (or ``$JTS_BROKER_TARGET``) without ``--config`` skips the search; with it, it
+overrides the broker's address. Errors print one line on stderr and exit 1 (2 for a usage
+mistake); ``--json`` prints machine-readable output with exact decimal strings.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -27,7 +31,7 @@ from jts_broker import (
     Timeframe,
     Timeouts,
 )
-from jts_broker.config_file import CONFIG_ENV, load_settings
+from jts_broker.config_file import CONFIG_ENV, find_config, load_settings
 from jts_broker.domain.trading import OrderRequest
 from jts_broker.registry import default_gateway
 
@@ -49,8 +53,7 @@ def _connection_options(p: argparse.ArgumentParser, *, with_defaults: bool) -> N
     def default(value: Any) -> Any:
         return value if with_defaults else argparse.SUPPRESS
 
-    target = os.environ.get("JTS_BROKER_TARGET", DEFAULT_TARGET)
-    p.add_argument("--target", default=default(target), help=f"gateway host:port (default: {target})")
+    p.add_argument("--target", default=default(None), help=f"gateway host:port (default: $JTS_BROKER_TARGET, a configured broker, or {DEFAULT_TARGET})")
     p.add_argument("--json", action="store_true", default=default(False), help="print JSON instead of tables")
     p.add_argument("--connect-timeout", type=float, default=default(None), metavar="S",
                    help=f"seconds to wait for the server (default: {DEFAULT_CONNECT_S:g}, or the config's)")
@@ -155,12 +158,17 @@ def _run(args: argparse.Namespace, gateway: IBrokerGateway) -> None:
 
 
 def _config(args: argparse.Namespace) -> BrokerConfig:
-    """The connection: a broker of the config file (``--config`` or ``$JTS_BROKER_CONFIG``; an
-    explicit ``--target`` overrides its address), else ``--target``."""
-    args.broker_name = args.target
-    if args.config is None and not os.environ.get(CONFIG_ENV):
-        return BrokerConfig.from_target(args.target, timeouts=Timeouts(connect_s=args.connect_timeout or DEFAULT_CONNECT_S))
-    settings = load_settings(args.config)
+    """The connection, as the module docstring says."""
+    target = args.target or os.environ.get("JTS_BROKER_TARGET")
+    path = args.config
+    if path is None and not os.environ.get(CONFIG_ENV):
+        if target is None:
+            with contextlib.suppress(ConfigurationError):  # no config file anywhere: the default target
+                path = find_config()
+        if path is None:
+            args.broker_name = target or DEFAULT_TARGET
+            return BrokerConfig.from_target(args.broker_name, timeouts=Timeouts(connect_s=args.connect_timeout or DEFAULT_CONNECT_S))
+    settings = load_settings(path)
     name = args.broker or next(iter(settings.brokers))
     if name not in settings.brokers:
         raise ConfigurationError(f"{settings.source}: no broker named {name!r} (configured: {', '.join(settings.brokers)})")
@@ -168,9 +176,9 @@ def _config(args: argparse.Namespace) -> BrokerConfig:
     config = settings.brokers[name]
     if args.connect_timeout is not None:
         config = replace(config, timeouts=replace(config.timeouts, connect_s=args.connect_timeout))
-    if "JTS_BROKER_TARGET" in os.environ or args.target != DEFAULT_TARGET:
-        target = BrokerConfig.from_target(args.target)
-        config = replace(config, grpc_host=target.grpc_host, grpc_port=target.grpc_port)
+    if target is not None:
+        address = BrokerConfig.from_target(target)
+        config = replace(config, grpc_host=address.grpc_host, grpc_port=address.grpc_port)
     return config
 
 
