@@ -103,19 +103,21 @@ class OfflineCache:
         except (OSError, sqlite3.Error) as exc:
             raise self._unusable(str(exc)) from None
         try:
+            # Everything is read and checked before anything is written: a file that is not ours
+            # must come out of this exactly as it went in.
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables and "meta" not in tables:
-                raise self._unusable(f"it is a SQLite database of something else (tables: {', '.join(sorted(tables))})")
+            if tables:
+                if "meta" not in tables:
+                    raise self._unusable(f"it is a SQLite database of something else (tables: {', '.join(sorted(tables))})")
+                meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+                if meta.get("application") != APPLICATION:
+                    raise self._unusable(f"it belongs to {meta.get('application')!r}")
+                if meta.get("schema_version") != str(SCHEMA_VERSION):
+                    raise self._unusable(f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.executescript(_SCHEMA)
-            meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
-            if not meta:
-                connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
-                meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
-            if meta.get("application") != APPLICATION:
-                raise self._unusable(f"it belongs to {meta.get('application')!r}")
-            if meta.get("schema_version") != str(SCHEMA_VERSION):
-                raise self._unusable(f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
+            # Two processes may create a new file at once: the first insert wins, both agree.
+            connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise self._unusable(f"not a SQLite database ({exc})") from None

@@ -154,13 +154,16 @@ def test_concurrent_processes_share_one_cache_file(simulator, tmp_path):
         gateway.close()
 
 
-@pytest.mark.parametrize("content", [b"this is not a database, it is somebody's notes\n" * 100, "sqlite-foreign"])
+@pytest.mark.parametrize("content", [b"this is not a database, it is somebody's notes\n" * 100, "sqlite-foreign", "sqlite-foreign-meta"])
 def test_a_corrupt_or_foreign_cache_file_is_a_clear_error_and_is_left_untouched(tmp_path, content):
     path = tmp_path / "cache.sqlite"
-    if content == "sqlite-foreign":
+    if isinstance(content, str):
         with sqlite3.connect(path) as db:
             db.execute("CREATE TABLE recipes (name TEXT)")
             db.execute("INSERT INTO recipes VALUES ('kimchi')")
+            if content.endswith("meta"):  # even a table named like ours does not make it ours
+                db.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+                db.execute("INSERT INTO meta VALUES ('application', 'recipe box')")
         db.close()
     else:
         path.write_bytes(content)
