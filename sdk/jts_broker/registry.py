@@ -183,9 +183,8 @@ class BrokerRegistry:
         names = [name] if name is not None else self.names
         results: dict[str, JtsBrokerError | None] = {}
         for each in names:
-            gateway = self.gateway(each)
             try:
-                gateway.connect()
+                self.gateway(each).connect()  # building it can fail too (e.g. an unusable offline cache)
                 results[each] = None
             except JtsBrokerError as error:
                 self._record_error(self._entry(each), error)
