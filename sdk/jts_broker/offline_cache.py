@@ -252,8 +252,10 @@ class OfflineCache:
         if found is not None:
             return m.symbol_from_proto(found[0]), found[1]
         master = self._decode("symbols", "|", market_data_pb2.ListSymbolsResponse.FromString)
-        hit = next((s for s in master[0].symbols if s.code == code), None) if master else None
-        return (m.symbol_from_proto(hit), master[1]) if hit is not None and master else None
+        if master is None:
+            return None
+        hit = next((s for s in master[0].symbols if s.code == code), None)
+        return None if hit is None else (m.symbol_from_proto(hit), master[1])
 
     def quote(self, code: str) -> Quote | None:
         found = self._decode("quote", code, market_data_pb2.Quote.FromString)

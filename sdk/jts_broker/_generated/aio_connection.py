@@ -53,8 +53,6 @@ class AsyncConnection:
         self.state = state
         self.metadata = call_metadata(config)
         self.channel: grpc.aio.Channel | None = None
-        self.health_latency_s: float | None = None
-        """Round trip of the last successful health check, seconds."""
         self._monitor: asyncio.Task[None] | None = None
 
     async def open(self) -> grpc.aio.Channel:
@@ -138,8 +136,7 @@ class AsyncConnection:
         else:
             if response.status != _SERVING:
                 raise NotServing(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
-        self.health_latency_s = time.perf_counter() - started
-        return self.health_latency_s
+        return time.perf_counter() - started
 
     async def check(self) -> float:
         """A health check now; its round trip in seconds.
@@ -151,10 +148,8 @@ class AsyncConnection:
             raise BrokerUnavailable(f"not connected to {self.config.target}", code="NOT_CONNECTED")
         try:
             return await self._check(self.channel, wait_for_ready=False)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc, "/grpc.health.v1.Health/Check") from exc
-        except NotServing as exc:
-            raise BrokerUnavailable(f"the gateway at {self.config.target} is {exc}", code="NOT_SERVING") from None
+        except (grpc.RpcError, NotServing) as exc:
+            raise self._typed(exc) from exc
 
     # -- the monitor -----------------------------------------------------------------------------
 

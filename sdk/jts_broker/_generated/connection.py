@@ -52,8 +52,6 @@ class Connection:
         self.state = state
         self.metadata = call_metadata(config)
         self.channel: grpc.Channel | None = None
-        self.health_latency_s: float | None = None
-        """Round trip of the last successful health check, seconds."""
         self._closed = threading.Event()
         self._monitor: threading.Thread | None = None
         self._watch: Any = None
@@ -141,8 +139,7 @@ class Connection:
         else:
             if response.status != _SERVING:
                 raise NotServing(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
-        self.health_latency_s = time.perf_counter() - started
-        return self.health_latency_s
+        return time.perf_counter() - started
 
     def check(self) -> float:
         """A health check now; its round trip in seconds.
@@ -154,10 +151,8 @@ class Connection:
             raise BrokerUnavailable(f"not connected to {self.config.target}", code="NOT_CONNECTED")
         try:
             return self._check(self.channel, wait_for_ready=False)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc, "/grpc.health.v1.Health/Check") from exc
-        except NotServing as exc:
-            raise BrokerUnavailable(f"the gateway at {self.config.target} is {exc}", code="NOT_SERVING") from None
+        except (grpc.RpcError, NotServing) as exc:
+            raise self._typed(exc) from exc
 
     # -- the monitor -----------------------------------------------------------------------------
 

@@ -413,15 +413,10 @@ class GrpcBrokerGateway(IBrokerGateway):
         for delay in self._recovery_delays():
             time.sleep(delay)
             try:
-                order = m.order_from_proto(trading.get_order(lookup))
-            except OrderNotFound:
-                try:  # not there: it never arrived, so sending it (same id) cannot make a second one
+                try:
+                    order = m.order_from_proto(trading.get_order(lookup))
+                except OrderNotFound:  # it never arrived, so sending it (same id) cannot make a second one
                     return m.order_result_from_proto(trading.place_order(request))
-                except JtsBrokerError as exc:
-                    if not _ambiguous(exc):
-                        raise
-                    failure = exc
-                    continue
             except JtsBrokerError as exc:
                 if not _ambiguous(exc):
                     raise

@@ -4,8 +4,8 @@
 
     DISCONNECTED --connect()--> CONNECTING --server answers--> CONNECTED
          ^                          |                              |
-         |                     no answer                 health check fails,
-      disconnect()                  v                     call finds it gone
+         |                     no answer                the health watch breaks
+      disconnect()                  v                   or says NOT_SERVING
          +------------------------ ERROR <-------------------------+
                                     |  auto-reconnect (backoff)
                                     +----> CONNECTING -> CONNECTED ...
