@@ -3,6 +3,10 @@ get_quote through one gateway for a fixed time and write each token's acquire ti
 seconds) to a file, one per line.
 
     python -m tests.integration.load_worker TARGET BACKEND KEY LIMIT START_AT SECONDS OUT [--threads N | --tasks N]
+        [--preset BROKER] [--calls N]
+
+``--preset`` uses the broker's published budgets instead of LIMIT per second; ``--calls`` stops
+the threads after N calls in all (a burst) instead of at START_AT + SECONDS.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateBudget, RateLimit, RateLimitPolicy
+from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, BrokerType, GrpcBrokerGateway, RateBudget, RateLimit, RateLimitPolicy
 
 
 def policy(backend: str, key: str, limit: int) -> RateLimitPolicy:
@@ -38,17 +42,18 @@ def instrument(limiter, stamps: list[float], lock: threading.Lock) -> None:
         bucket.put = timed_put
 
 
-def run_threads(config: BrokerConfig, start_at: float, seconds: float, threads: int) -> list[float]:
+def run_threads(config: BrokerConfig, start_at: float, seconds: float, threads: int, calls: int | None = None) -> list[float]:
     stamps: list[float] = []
     lock = threading.Lock()
     gateway = GrpcBrokerGateway(config)
     gateway.connect()
     instrument(gateway.rate_limiter, stamps, lock)
     stop_at = start_at + seconds
+    left = iter(range(calls)) if calls is not None else None
 
     def work() -> None:
         time.sleep(max(0.0, start_at - time.time()))
-        while time.time() < stop_at:
+        while time.time() < stop_at and (left is None or next(left, None) is not None):
             gateway.get_quote("005930")
 
     workers = [threading.Thread(target=work) for _ in range(threads)]
@@ -91,10 +96,18 @@ def main() -> None:
     p.add_argument("out", type=Path)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--tasks", type=int, default=0)
+    p.add_argument("--preset", type=BrokerType)
+    p.add_argument("--calls", type=int)
     args = p.parse_args()
-    config = BrokerConfig.from_target(args.target, rate_limit=policy(args.backend, args.key, args.limit))
-    run = run_tasks if args.tasks else run_threads
-    stamps = run(config, args.start_at, args.seconds, args.tasks or args.threads)
+    if args.preset:
+        config = BrokerConfig.from_target(args.target, broker_type=args.preset)
+        assert config.rate_limit_policy == RateLimitPolicy.published(args.preset)
+    else:
+        config = BrokerConfig.from_target(args.target, rate_limit=policy(args.backend, args.key, args.limit))
+    if args.tasks:
+        stamps = run_tasks(config, args.start_at, args.seconds, args.tasks)
+    else:
+        stamps = run_threads(config, args.start_at, args.seconds, args.threads, args.calls)
     args.out.write_text("".join(f"{s:.6f}\n" for s in stamps))
 
 

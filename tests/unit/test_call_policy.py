@@ -87,3 +87,14 @@ def test_other_statuses_are_not_retried(runner, limiter):
     with pytest.raises(OrderRejected):
         run(limiter, flaky, READ)
     assert len(flaky.calls) == 1
+
+
+def test_each_retry_is_logged_with_its_status(runner, limiter, caplog):
+    run, make = runner
+    flaky = make(grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
+    with caplog.at_level("WARNING", logger="jts_broker.policies.retrying"):
+        assert run(limiter, flaky, READ) == "ok"
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("/svc/Read failed (RESOURCE_EXHAUSTED); retrying in")
+    assert lines[1].startswith("/svc/Read failed (UNAVAILABLE); retrying in")

@@ -9,12 +9,15 @@ failure, so the common case pays nothing for it.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 
 import grpc
 import tenacity
 
 from jts_broker.domain.policies import ReconnectPolicy, RetryPolicy
+
+log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED})
 
@@ -36,14 +39,30 @@ def _options(policy: RetryPolicy, attempts_made: int) -> dict[str, object]:
     }
 
 
-def retrying(policy: RetryPolicy, attempts_made: int = 0) -> tenacity.Retrying:
-    """A tenacity ``Retrying`` for the attempts ``policy`` allows after ``attempts_made``."""
-    return tenacity.Retrying(**_options(policy, attempts_made))  # type: ignore[arg-type]
+def log_retry(path: str, exc: BaseException, delay_s: float) -> None:
+    """One WARNING per retried call: a retry costs a rate-limit token, and a RESOURCE_EXHAUSTED
+    from the server means the broker counted a call over its limit."""
+    code = exc.code() if isinstance(exc, grpc.RpcError) and hasattr(exc, "code") else None
+    log.warning("%s failed (%s); retrying in %.2f s", path, code.name if code else type(exc).__name__, delay_s)
 
 
-def async_retrying(policy: RetryPolicy, attempts_made: int = 0) -> tenacity.AsyncRetrying:
+def _before_sleep(path: str) -> object:
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if state.outcome is not None and (exc := state.outcome.exception()) is not None:
+            log_retry(path, exc, state.upcoming_sleep)
+
+    return before_sleep
+
+
+def retrying(policy: RetryPolicy, attempts_made: int = 0, path: str = "") -> tenacity.Retrying:
+    """A tenacity ``Retrying`` for the attempts ``policy`` allows after ``attempts_made``; each
+    retry of RPC ``path`` is logged (:func:`log_retry`)."""
+    return tenacity.Retrying(before_sleep=_before_sleep(path), **_options(policy, attempts_made))  # type: ignore[arg-type]
+
+
+def async_retrying(policy: RetryPolicy, attempts_made: int = 0, path: str = "") -> tenacity.AsyncRetrying:
     """The asyncio twin of :func:`retrying`."""
-    return tenacity.AsyncRetrying(**_options(policy, attempts_made))  # type: ignore[arg-type]
+    return tenacity.AsyncRetrying(before_sleep=_before_sleep(path), **_options(policy, attempts_made))  # type: ignore[arg-type]
 
 
 def _reconnect_options(policy: ReconnectPolicy) -> dict[str, object]:
