@@ -78,18 +78,29 @@ def test_a_wrong_or_missing_token_is_authentication_failed(secure_server, pki, t
 
 def test_a_plaintext_client_cannot_reach_a_tls_server(secure_server):
     gateway = GrpcBrokerGateway(_config(secure_server, token=TOKEN))
-    with pytest.raises(BrokerUnavailable):
+    with pytest.raises(BrokerUnavailable) as caught:
         gateway.connect()
     gateway.close()
+    assert caught.value.code == "CONNECT_TIMEOUT" and "does the server require TLS?" in str(caught.value)
+
+
+def test_a_tls_client_of_a_plaintext_server_is_told_the_handshake_failed(simulator, pki):
+    gateway = GrpcBrokerGateway(_config(simulator, tls=TlsConfig(root_certificates=pki["ca"])))
+    with pytest.raises(BrokerUnavailable) as caught:
+        gateway.connect()
+    gateway.close()
+    assert caught.value.code == "TLS_HANDSHAKE_FAILED" and "WRONG_VERSION_NUMBER" in str(caught.value)
 
 
 def test_a_server_certificate_from_another_ca_is_refused(secure_server, tmp_path):
     other = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
-    gateway = GrpcBrokerGateway(_config(secure_server, tls=TlsConfig(root_certificates=other), token=TOKEN))
-    with pytest.raises(BrokerUnavailable):
-        gateway.connect()
-    gateway.close()
+    for gateway in (GrpcBrokerGateway(_config(secure_server, tls=TlsConfig(root_certificates=other), token=TOKEN)),
+                    AsyncAsSync(AsyncGrpcBrokerGateway(_config(secure_server, tls=TlsConfig(root_certificates=other), token=TOKEN)))):
+        with pytest.raises(BrokerUnavailable) as caught:
+            gateway.connect()
+        gateway.close() if isinstance(gateway, GrpcBrokerGateway) else gateway.shutdown()
+        assert caught.value.code == "TLS_HANDSHAKE_FAILED" and "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
 
 
 def test_mutual_tls_needs_the_client_certificate(pki):
@@ -99,9 +110,10 @@ def test_mutual_tls_needs_the_client_certificate(pki):
         with GrpcBrokerGateway(_config(server, tls=with_cert)) as gateway:
             assert gateway.get_quote("005930").price > 0
         without = GrpcBrokerGateway(_config(server, tls=TlsConfig(root_certificates=pki["ca"])))
-        with pytest.raises(BrokerUnavailable):
+        with pytest.raises(BrokerUnavailable) as caught:
             without.connect()
         without.close()
+    assert caught.value.code == "CONNECT_TIMEOUT" and "client certificate" in str(caught.value)
 
 
 def test_secrets_never_show_in_reprs(pki):

@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from jts_broker._generated.pb import common_pb2
-from jts_broker._transport.status import DETAIL_KEY, error_from_rpc, status_for_error
+from jts_broker._transport.status import DETAIL_KEY, connect_failure, error_from_rpc, status_for_error
 from jts_broker.domain import errors
 
 
@@ -91,3 +91,19 @@ def test_server_direction_round_trips_to_the_same_class(cls):
     received = error_from_rpc(FakeRpcError(status, sent.message, detail))
     assert type(received) is cls
     assert (received.message, received.order_id) == ("why", "O-1")
+
+
+@pytest.mark.parametrize(("details", "tls", "code", "says"), [
+    ("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused",
+     False, "CONNECT_TIMEOUT", "within 2 s: UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused"),
+    ("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Tls handshake failed (TSI_PROTOCOL_FAILURE): "
+     "SSL_ERROR_SSL: CERTIFICATE_VERIFY_FAILED", True, "TLS_HANDSHAKE_FAILED", "CERTIFICATE_VERIFY_FAILED; check tls.root_certificates"),
+    ("failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:1: Socket closed", False, "CONNECT_TIMEOUT",
+     "does the server require TLS?"),
+    ("failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:1: Socket closed", True, "CONNECT_TIMEOUT",
+     "does the server require a client certificate?"),
+    ("", False, "CONNECT_TIMEOUT", "cannot reach the gateway at h:1 within 2 s"),
+])
+def test_a_connect_failure_names_its_cause(details, tls, code, says):
+    error = connect_failure("h:1", 2.0, details, tls)
+    assert isinstance(error, errors.BrokerUnavailable) and error.code == code and says in str(error)

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jts_broker._transport.channel import call_metadata
 from jts_broker._transport.channel import open_aio_channel as _open_channel
-from jts_broker._transport.status import error_from_rpc
+from jts_broker._transport.status import connect_failure, error_from_rpc
 from jts_broker.domain.config import BrokerConfig
 from jts_broker.domain.connection import ConnectionState
 from jts_broker.domain.enums import ConnectionStatus
@@ -97,7 +97,17 @@ class AsyncConnection:
         try:
             await asyncio.wait_for(channel.channel_ready(), connect_s)
         except TimeoutError:
-            raise BrokerUnavailable(f"cannot reach the gateway at {self.config.target} within {connect_s:g} s", code="CONNECT_TIMEOUT") from None
+            raise connect_failure(self.config.target, connect_s, await self._transport_error(channel), self.config.tls is not None) from None
+
+    async def _transport_error(self, channel: grpc.aio.Channel) -> str:
+        """Why the channel is not ready, as grpc tells a fail-fast call ("" if it does not). A
+        channel that has failed answers at once; one still trying gives up after 0.1 s, so a
+        failed connect takes at most ``timeouts.connect_s`` + 0.1 s."""
+        try:
+            await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=0.1, metadata=self.metadata, wait_for_ready=False)
+        except grpc.RpcError as exc:
+            return (exc.details() or "") if exc.code() is grpc.StatusCode.UNAVAILABLE else ""
+        return ""
 
     def _typed(self, exc: Exception) -> JtsBrokerError:
         if isinstance(exc, JtsBrokerError):

@@ -97,3 +97,31 @@ def status_for_error(error: errors.JtsBrokerError) -> tuple[grpc.StatusCode, com
     if isinstance(error, errors.RateLimitExceeded):
         detail.retry_after_seconds = error.retry_after_s
     return code, detail
+
+
+_LAST_ERROR = "last error: "
+
+
+def connect_failure(target: str, connect_s: float, transport_error: str, tls: bool) -> errors.BrokerUnavailable:
+    """The error for a channel not ready within ``connect_s`` seconds, naming why where grpc
+    said so: ``transport_error`` is the details of a fail-fast call on that channel (e.g.
+    "failed to connect to all addresses; last error: UNKNOWN: ipv4:...: Tls handshake failed
+    ..."), or "" when grpc has none yet.
+
+    Code ``TLS_HANDSHAKE_FAILED`` when the TLS handshake failed (untrusted server certificate,
+    plaintext server); ``CONNECT_TIMEOUT`` otherwise, with a hint when the server closes the socket
+    during the handshake (a TLS server meeting a plaintext client, or a server requiring a client
+    certificate the client did not send).
+    """
+    reason = transport_error.split(_LAST_ERROR, 1)[-1].strip()
+    if "handshake" in reason.lower():
+        hint = ("check tls.root_certificates (the CA that signed the server's certificate), the client certificate if the server"
+                " requires one, and that the server serves TLS")
+        return errors.BrokerUnavailable(f"TLS handshake with the gateway at {target} failed: {reason}; {hint}", code="TLS_HANDSHAKE_FAILED")
+    message = f"cannot reach the gateway at {target} within {connect_s:g} s"
+    if reason:
+        message += f": {reason}"
+        if "socket closed" in reason.lower():  # the server hung up during the handshake
+            message += (" (does the server require a client certificate? set tls.client_certificate and tls.client_key)" if tls
+                        else " (does the server require TLS? set tls in the broker's config)")
+    return errors.BrokerUnavailable(message, code="CONNECT_TIMEOUT")

@@ -201,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             gateway.close()
     except JtsBrokerError as error:
-        hint = " (is a server running? start one with `jts-broker serve`)" if error.code == "CONNECT_TIMEOUT" else ""
+        # Nothing listening: say how to start one (other connect failures carry their own hint).
+        refused = error.code == "CONNECT_TIMEOUT" and ("Connection refused" in error.message or error.message.endswith(" s"))
+        hint = " (is a server running? start one with `jts-broker serve`)" if refused else ""
         print(f"jts-broker: error: {error}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
