@@ -20,7 +20,7 @@ import grpc
 from jts_broker._transport.status import error_from_rpc
 from jts_broker.domain.policies import RateCategory, RetryPolicy, Timeouts
 from jts_broker.policies.rate_limiter import RateLimiter
-from jts_broker.policies.retrying import is_retryable, log_retry
+from jts_broker.policies.retrying import first_delay_s, is_retryable, log_retry
 from jts_broker.policies.retrying import retrying as _retrying
 
 from .pb import market_data_pb2, trading_pb2
@@ -70,10 +70,13 @@ class CallPolicy:
         except grpc.RpcError as exc:
             if not (method.read_only and self.retry.max_attempts > 1 and is_retryable(exc)):
                 raise error_from_rpc(exc, method.path) from exc
-            log_retry(method.path, exc, self.retry.initial_backoff_s)
+            delay_s = first_delay_s(self.retry, exc)
+            if delay_s > self.retry.budget_s:  # the server wants a longer wait than the budget allows
+                raise error_from_rpc(exc, method.path) from exc
+            log_retry(method.path, exc, delay_s)
         # The first attempt failed in a way worth retrying; tenacity runs the rest. Entering
         # tenacity only after a failure keeps its ~30 us per call off the common path.
-        time.sleep(self.retry.initial_backoff_s)
+        time.sleep(delay_s)
         try:
             for attempt in _retrying(self.retry, attempts_made=1, path=method.path):
                 with attempt:

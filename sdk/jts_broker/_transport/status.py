@@ -70,6 +70,14 @@ def _detail(exc: grpc.RpcError) -> common_pb2.ErrorDetail:
     return common_pb2.ErrorDetail()
 
 
+def retry_after_s(exc: BaseException) -> float:
+    """Seconds the server asked the caller to wait (``ErrorDetail.retry_after_seconds`` of a
+    RESOURCE_EXHAUSTED, as brokers give with a rate-limit refusal); 0.0 when it did not say."""
+    if not isinstance(exc, grpc.RpcError) or not hasattr(exc, "code") or exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return 0.0
+    return max(0.0, _detail(exc).retry_after_seconds)
+
+
 def error_from_rpc(exc: grpc.RpcError, method: str = "") -> errors.JtsBrokerError:
     """The typed error for a failed call; raise it ``from exc``.
 

@@ -3,7 +3,9 @@
 Only the statuses that mean "the call did not happen or may be tried again" are retried:
 UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. The generated clients retry read-only
 methods only, and make the first attempt themselves: tenacity takes over after a retryable
-failure, so the common case pays nothing for it.
+failure, so the common case pays nothing for it. A rate-limit refusal is never retried sooner
+than the server's retry-after: a broker counts every refused call, and retrying into its window
+again is how accounts get suspended.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import grpc
 import tenacity
 
+from jts_broker._transport.status import retry_after_s
 from jts_broker.domain.policies import ReconnectPolicy, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -27,13 +30,29 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() in RETRYABLE
 
 
+def first_delay_s(policy: RetryPolicy, exc: BaseException) -> float:
+    """Seconds before the first retry after ``exc``: the policy's initial backoff, or the
+    server's retry-after when it asked for longer."""
+    return max(policy.initial_backoff_s, retry_after_s(exc))
+
+
+def _at_least_retry_after(backoff: tenacity.wait.wait_base) -> object:
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return max(backoff(state), retry_after_s(exc) if exc is not None else 0.0)
+
+    return wait
+
+
 @functools.lru_cache(maxsize=64)  # the strategy objects are stateless: build them once per policy
 def _options(policy: RetryPolicy, attempts_made: int) -> dict[str, object]:
     return {
-        # stop_before_delay, not stop_after_delay: the latter overshoots the budget by one sleep.
+        # stop_before_delay, not stop_after_delay: the latter overshoots the budget by one sleep,
+        # and a retry-after beyond the budget ends the retries with the RateLimitExceeded.
         "stop": tenacity.stop_after_attempt(max(1, policy.max_attempts - attempts_made)) | tenacity.stop_before_delay(policy.budget_s),
         # Jitter up to one initial backoff spreads clients that failed together (tenacity defaults to 1 s).
-        "wait": tenacity.wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.initial_backoff_s),
+        "wait": _at_least_retry_after(tenacity.wait_exponential_jitter(
+            multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.initial_backoff_s)),
         "retry": tenacity.retry_if_exception(is_retryable),
         "reraise": True,  # hand the gRPC error itself to the status mapping
     }
