@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 import trustme
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jts_broker import (
     AsyncGrpcBrokerGateway,
     AuthenticationFailed,
     BrokerConfig,
     BrokerUnavailable,
+    ConnectionStatus,
     GrpcBrokerGateway,
     RateLimit,
     Timeouts,
@@ -68,12 +71,33 @@ def test_tls_with_the_right_token_works(kind, secure_server, pki):
 
 @pytest.mark.parametrize("token", ["wrong-token", None])
 def test_a_wrong_or_missing_token_is_authentication_failed(secure_server, pki, token):
-    with GrpcBrokerGateway(_config(secure_server, tls=TlsConfig(root_certificates=pki["ca"]), token=token)) as gateway:
-        with pytest.raises(AuthenticationFailed) as caught:
-            gateway.get_quote("005930")
+    gateway = GrpcBrokerGateway(_config(secure_server, tls=TlsConfig(root_certificates=pki["ca"]), token=token))
+    with pytest.raises(AuthenticationFailed) as caught:
+        gateway.get_quote("005930")  # a wrong token at connect, a missing one at the call
+    gateway.close()
     assert caught.value.status == "UNAUTHENTICATED"
     assert ("invalid" if token else "missing") in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_wrong_token_fails_at_connect_not_at_the_first_call(kind, secure_server, pki):
+    config = _config(secure_server, tls=TlsConfig(root_certificates=pki["ca"]), token="wrong-token")
+    gateway = GrpcBrokerGateway(config) if kind == "sync" else AsyncAsSync(AsyncGrpcBrokerGateway(config))
+    with pytest.raises(AuthenticationFailed, match="invalid bearer token"):
+        gateway.connect()
+    assert gateway.status is ConnectionStatus.ERROR
+    gateway.close() if kind == "sync" else gateway.shutdown()
+
+
+def test_health_needs_no_token_but_refuses_a_wrong_one(secure_server, pki):
+    channel = grpc.secure_channel(secure_server.target, grpc.ssl_channel_credentials(pki["ca_pem"]))
+    health = health_pb2_grpc.HealthStub(channel)
+    assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as caught:
+        health.Check(health_pb2.HealthCheckRequest(), timeout=5, metadata=(("authorization", "Bearer wrong"),))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    channel.close()
 
 
 def test_a_plaintext_client_cannot_reach_a_tls_server(secure_server):

@@ -1,8 +1,10 @@
 """Transport security of the simulator: TLS server credentials and a bearer-token check.
 
 The token travels as call metadata ``authorization: Bearer <token>``, as gRPC's own access-token
-credentials send it. Health checks and reflection are exempt, as on most gateways, so a load
-balancer or a client can probe a server it is not yet authorized to use.
+credentials send it. Health checks and reflection need no token, as on most gateways, so a load
+balancer can probe a server it is not authorized to use; but a token that is presented must be
+valid everywhere, health included, so a client with a wrong token learns it when it connects
+(``AuthenticationFailed`` from ``connect()``) instead of being reported CONNECTED.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class ServerTls:
 
 
 class TokenInterceptor(grpc.ServerInterceptor):
-    """Refuses jts.broker.v1 calls without ``authorization: Bearer <token>`` (UNAUTHENTICATED)."""
+    """Refuses jts.broker.v1 calls without ``authorization: Bearer <token>``, and any call with a
+    wrong one (UNAUTHENTICATED)."""
 
     def __init__(self, token: str) -> None:
         if not token:
@@ -58,10 +61,10 @@ class TokenInterceptor(grpc.ServerInterceptor):
         self._expected = f"Bearer {token}".encode()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        if details.method.startswith(_EXEMPT_PREFIXES):
-            return continuation(details)
         presented = next((v for k, v in details.invocation_metadata or () if k == "authorization"), "")
         value = presented.encode() if isinstance(presented, str) else presented
+        if not value and details.method.startswith(_EXEMPT_PREFIXES):
+            return continuation(details)
         if hmac.compare_digest(value, self._expected):  # constant time: no timing oracle on the token
             return continuation(details)
         reason = "missing bearer token" if not value else "invalid bearer token"
