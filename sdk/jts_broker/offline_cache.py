@@ -18,13 +18,14 @@ untouched.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import queue
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -65,6 +66,49 @@ def _when(stored_at: float) -> datetime:
     return datetime.fromtimestamp(stored_at, KST)
 
 
+def _unusable(path: Path, why: str) -> ConfigurationError:
+    return ConfigurationError(f"offline cache {path} is unusable: {why}; move the file away or configure another path "
+                              f"(it was left untouched)", code="CACHE_UNUSABLE")
+
+
+def open_cache_file(path: Path) -> sqlite3.Connection:
+    """A connection to the cache file at ``path`` (created, with its folder, when missing),
+    checked to be a jts-broker cache of this schema before anything is written to it.
+
+    Raises:
+        ConfigurationError: the file cannot be opened, is not a jts-broker cache, or was written
+            by an incompatible version (code ``CACHE_UNUSABLE``); the file is left untouched.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise _unusable(path, str(exc)) from None
+    try:
+        # Everything is read and checked before anything is written: a file that is not ours
+        # must come out of this exactly as it went in.
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables:
+            if "meta" not in tables:
+                raise _unusable(path, f"it is a SQLite database of something else (tables: {', '.join(sorted(tables))})")
+            meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("application") != APPLICATION:
+                raise _unusable(path, f"it belongs to {meta.get('application')!r}")
+            if meta.get("schema_version") != str(SCHEMA_VERSION):
+                raise _unusable(path, f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.executescript(_SCHEMA)
+        # Two processes may create a new file at once: the first insert wins, both agree.
+        connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise _unusable(path, f"not a SQLite database ({exc})") from None
+    except ConfigurationError:
+        connection.close()
+        raise
+    return connection
+
+
 class OfflineCache:
     """The cache of one gateway's server in the file at ``path``.
 
@@ -80,7 +124,7 @@ class OfflineCache:
     def __init__(self, path: Path, scope: str) -> None:
         self.path = Path(path).expanduser()
         self.scope = scope
-        self._read = self._open()
+        self._read = open_cache_file(self.path)
         self._read_lock = threading.Lock()
         self._closed = False
         self._queue: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
@@ -89,42 +133,6 @@ class OfflineCache:
         # The writer is a daemon thread (it must not keep a finished program alive); what it has
         # not written yet when the program ends is written on the way out.
         atexit.register(_close_at_exit, weakref.ref(self))
-
-    # -- opening ---------------------------------------------------------------------------------
-
-    def _unusable(self, why: str) -> ConfigurationError:
-        return ConfigurationError(f"offline cache {self.path} is unusable: {why}; move the file away or configure another path "
-                                  f"(it was left untouched)", code="CACHE_UNUSABLE")
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise self._unusable(str(exc)) from None
-        try:
-            # Everything is read and checked before anything is written: a file that is not ours
-            # must come out of this exactly as it went in.
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables:
-                if "meta" not in tables:
-                    raise self._unusable(f"it is a SQLite database of something else (tables: {', '.join(sorted(tables))})")
-                meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
-                if meta.get("application") != APPLICATION:
-                    raise self._unusable(f"it belongs to {meta.get('application')!r}")
-                if meta.get("schema_version") != str(SCHEMA_VERSION):
-                    raise self._unusable(f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.executescript(_SCHEMA)
-            # Two processes may create a new file at once: the first insert wins, both agree.
-            connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
-        except sqlite3.DatabaseError as exc:
-            connection.close()
-            raise self._unusable(f"not a SQLite database ({exc})") from None
-        except ConfigurationError:
-            connection.close()
-            raise
-        return connection
 
     # -- writing (background) --------------------------------------------------------------------
 
@@ -295,3 +303,83 @@ def _close_at_exit(ref: weakref.ReferenceType[OfflineCache]) -> None:
     cache = ref()
     if cache is not None:
         cache.close()
+
+
+# -- looking after the file (``jts-broker cache``) -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CacheScope:
+    """What the cache holds for one server.
+
+    Attributes:
+        scope: the server, as ``"<broker type>@<host>:<port>"``.
+        entries: accounts, symbol searches and lookups, last quotes, balances and positions.
+        candles: final candles held.
+        oldest, newest: when the oldest and newest of them were stored (Asia/Seoul).
+    """
+
+    scope: str
+    entries: int
+    candles: int
+    oldest: datetime
+    newest: datetime
+
+
+def summarize(path: Path) -> list[CacheScope]:
+    """Every server the cache file at ``path`` holds data of, by scope name; [] when the file
+    does not exist (it is not created).
+
+    Raises:
+        ConfigurationError: the file is not a usable jts-broker cache (code ``CACHE_UNUSABLE``).
+    """
+    if not Path(path).expanduser().exists():
+        return []
+    db = open_cache_file(Path(path).expanduser())
+    try:
+        rows = db.execute("SELECT scope, SUM(e), SUM(c), MIN(lo), MAX(hi) FROM ("
+                          " SELECT scope, COUNT(*) AS e, 0 AS c, MIN(stored_at) AS lo, MAX(stored_at) AS hi FROM entries GROUP BY scope"
+                          " UNION ALL SELECT scope, 0, COUNT(*), MIN(stored_at), MAX(stored_at) FROM candles GROUP BY scope"
+                          ") GROUP BY scope ORDER BY scope").fetchall()
+    finally:
+        db.close()
+    return [CacheScope(scope, entries, candles, _when(lo), _when(hi)) for scope, entries, candles, lo, hi in rows]
+
+
+def clear(path: Path, *, scope: str | None = None, older_than_s: float | None = None) -> int:
+    """Delete cached data from the file at ``path`` and give the space back; the number of rows
+    deleted. Safe while gateways use the file.
+
+    Args:
+        scope: only this server's data (a name from :func:`summarize`); None: every server's.
+        older_than_s: only what was stored more than this many seconds ago. Candles go by
+            series (symbol and timeframe): a series goes whole once its newest fetch is older,
+            so what stays never has a hole that a cached answer would silently skip.
+
+    Raises:
+        ConfigurationError: the file is not a usable jts-broker cache (code ``CACHE_UNUSABLE``).
+    """
+    if not Path(path).expanduser().exists():
+        return 0
+    cutoff = now_kst().timestamp() - older_than_s if older_than_s is not None else None
+    where, args = ("scope = ?", [scope]) if scope is not None else ("1", [])
+    db = open_cache_file(Path(path).expanduser())
+    try:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            aged = " AND stored_at < ?" if cutoff is not None else ""
+            deleted = db.execute(f"DELETE FROM entries WHERE {where}{aged}", [*args, *([cutoff] if cutoff is not None else [])]).rowcount
+            # The candle series to drop: every series of the scope, or those last fetched before the cutoff.
+            series = (f"SELECT scope, symbol, timeframe FROM candle_spans WHERE {where} GROUP BY scope, symbol, timeframe"
+                      + (" HAVING MAX(stored_at) < ?" if cutoff is not None else ""))
+            doomed = db.execute(series, [*args, *([cutoff] if cutoff is not None else [])]).fetchall()
+            for key in doomed:
+                deleted += db.execute("DELETE FROM candles WHERE scope = ? AND symbol = ? AND timeframe = ?", key).rowcount
+                db.execute("DELETE FROM candle_spans WHERE scope = ? AND symbol = ? AND timeframe = ?", key)
+        # Giving the space back needs a moment with no reader in the file; another process may be
+        # reading, and then the space is merely reused by later writes.
+        with contextlib.suppress(sqlite3.OperationalError):
+            db.execute("VACUUM")
+    finally:
+        db.close()
+    return deleted

@@ -242,3 +242,24 @@ def test_serve_with_tls_and_a_token_and_a_client_config(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_cache_info_and_clear_on_the_configured_file(capsys, simulator, tmp_path, monkeypatch):
+    cache_file = tmp_path / "offline.sqlite"
+    (tmp_path / "jts-broker.toml").write_text(
+        f'[cache]\npath = "{cache_file}"\n\n[brokers.sim]\nport = {simulator.port}\n')
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "cache", "info")
+    assert code == 0 and "no cache file yet" in out and not cache_file.exists()
+    assert run(capsys, "quote", "005930")[0] == 0  # a live read fills the configured cache
+    code, out, _ = run(capsys, "cache", "info", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["path"] == str(cache_file) and report["bytes"] > 0
+    [scope] = report["scopes"]
+    assert scope["scope"].endswith(f"@{simulator.target}") and scope["entries"] >= 1
+    code, out, _ = run(capsys, "cache", "clear", "--scope", scope["scope"])
+    assert code == 0 and f"deleted {scope['entries']} rows" in out
+    assert json.loads(run(capsys, "cache", "info", "--json")[1])["scopes"] == []
+    with pytest.raises(SystemExit) as usage:
+        run(capsys, "cache", "clear", "--older-than", "-1")
+    assert usage.value.code == 2 and "expected a number of days" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,7 +13,7 @@ from jts_broker._generated import mappers as m
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.provenance import DataSource
 from jts_broker.domain.timeutil import start_of_day
-from jts_broker.offline_cache import OfflineCache
+from jts_broker.offline_cache import OfflineCache, clear, summarize
 
 
 @pytest.fixture
@@ -114,3 +114,70 @@ def test_adjacent_spans_together_cover_a_request_but_a_hole_does_not(cache, mock
     assert cache.candles("005930", Timeframe.DAY, jan, session) is None  # February is a hole
     put(feb, mar)
     assert list(cache.candles("005930", Timeframe.DAY, jan, session)) == [c for c in candles if c.time < session]
+
+
+def _store_candles(cache, mock, symbol, first, last):
+    candles = mock.get_candles(symbol, Timeframe.DAY, first, last)
+    start, end = start_of_day(first), start_of_day(last) + timedelta(days=1)
+    cache.put_candles(symbol, Timeframe.DAY, start, end, [m.candle_to_proto(c) for c in candles], complete_before=end)
+    cache.flush()
+    return start, end, len(candles)
+
+
+def test_summarize_names_each_server_with_its_rows_and_ages(tmp_path, mock):
+    path = tmp_path / "c.sqlite"
+    assert summarize(path) == [] and not path.exists()  # looking does not create a file
+    a, b = OfflineCache(path, "kis@a:1"), OfflineCache(path, "creon@b:2")
+    a.put_quote(mock.get_quote("005930"))
+    a.put_balance(mock.get_balance())
+    _, _, count = _store_candles(b, mock, "005930", date(2026, 3, 2), date(2026, 3, 6))
+    a.flush()
+    a.close(), b.close()
+    scopes = summarize(path)
+    assert [(s.scope, s.entries, s.candles) for s in scopes] == [("creon@b:2", 0, count), ("kis@a:1", 2, 0)]
+    assert all(s.oldest.tzinfo is not None and s.oldest <= s.newest for s in scopes)
+
+
+def test_clear_by_scope_and_age_never_leaves_a_hole_in_a_candle_series(tmp_path, mock, monkeypatch):
+    path = tmp_path / "c.sqlite"
+    cache = OfflineCache(path, "kis@a:1")
+    month_ago = datetime.now(KST) - timedelta(days=30)
+    monkeypatch.setattr("jts_broker.offline_cache.now_kst", lambda: month_ago)
+    old_start, _, _ = _store_candles(cache, mock, "005930", date(2026, 3, 2), date(2026, 3, 6))  # fetched a month ago
+    _store_candles(cache, mock, "000660", date(2026, 3, 2), date(2026, 3, 6))
+    cache.put_quote(mock.get_quote("000660"))
+    cache.flush()
+    monkeypatch.undo()
+    # 005930 fetched again today over the next week (span contiguous): the whole series stays.
+    _, end, _ = _store_candles(cache, mock, "005930", date(2026, 3, 7), date(2026, 3, 13))
+    cache.put_quote(mock.get_quote("005930"))
+    cache.flush()
+
+    deleted = clear(path, older_than_s=7 * 86400)
+    assert deleted == 5 + 1  # 000660's week of candles and its quote
+    assert cache.candles("000660", Timeframe.DAY, *_week(date(2026, 3, 2))) is None and cache.quote("000660") is None
+    assert len(cache.candles("005930", Timeframe.DAY, old_start, end)) == 10  # no hole: a cached answer is whole or absent
+    assert cache.quote("005930") is not None
+
+    other = OfflineCache(path, "creon@b:2")
+    other.put_quote(mock.get_quote("005930"))
+    other.flush()
+    assert clear(path, scope="kis@a:1") == 10 + 1
+    assert [s.scope for s in summarize(path)] == ["creon@b:2"]
+    cache.close(), other.close()
+
+
+def _week(first):
+    return start_of_day(first), start_of_day(first) + timedelta(days=5)
+
+
+def test_the_file_tools_refuse_a_foreign_file_untouched(tmp_path):
+    path = tmp_path / "other.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (text)")
+    db.commit(), db.close()
+    before = path.read_bytes()
+    for tool in (summarize, clear):
+        with pytest.raises(ConfigurationError, match="something else"):
+            tool(path)
+    assert path.read_bytes() == before

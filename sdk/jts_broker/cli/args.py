@@ -32,3 +32,14 @@ def fraction_arg(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
     return value
+
+
+def days_arg(text: str) -> float:
+    """A number of days, >= 0 (``0.5`` is twelve hours)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of days >= 0, got {text!r}")
+    return value

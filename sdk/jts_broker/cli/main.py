@@ -1,6 +1,6 @@
 """``jts-broker``: the command line of jts-broker.
 
-Every command but ``serve``, ``demo`` and ``config`` talks to a gateway server: a broker of the
+Every command but ``serve``, ``demo``, ``config`` and ``cache`` talks to a gateway server: a broker of the
 config file when there is one (``--config``, ``$JTS_BROKER_CONFIG``, ``./jts-broker.toml``, the
 user config folder; ``--broker`` picks one, default the first), else ``--target`` (default
 ``$JTS_BROKER_TARGET`` or 127.0.0.1:50551, where ``jts-broker serve`` listens). An explicit
@@ -35,7 +35,7 @@ from jts_broker.config_file import CONFIG_ENV, find_config, load_settings
 from jts_broker.domain.trading import OrderRequest
 from jts_broker.registry import default_gateway
 
-from . import demo, serve, status
+from . import cache, demo, serve, status
 from .args import date_arg, krw_arg
 from .limits import show as show_limits
 from .render import console, dump_json, record, table
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("order_id")
 
     status.add_parsers(sub, common)
+    cache.add_parser(sub, common)
 
     s = client("limits", "rate-limit budgets and their usage (--watch: live bars)")
     s.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
@@ -191,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status.run_status(args)
         if args.command == "config":
             return status.run_config(args)
+        if args.command == "cache":
+            return cache.run(args)
         if args.command == "demo":
             demo.run(console())
             return 0
