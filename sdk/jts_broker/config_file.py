@@ -76,6 +76,7 @@ type = "paper"                  # real | paper
 # order = "shared"              # or its own windows
 # weights = { GetCandles = 2 }  # tokens per RPC (default 1)
 # max_wait_s = 5.0              # then RateLimitExceeded with retry_after_s
+# margin_s = 0.03               # each window enforced this much longer (>= 1%): transit-time slack
 # backend = "memory"            # memory | sqlite:///PATH | redis://HOST:PORT/DB
 # key = "kis-app-key-1"         # connections with the same backend and key share one budget
 
@@ -85,7 +86,7 @@ type = "mock"                   # in memory, no server: seeded prices on the KRX
 
 _TOP_KEYS = {"brokers", "cache"}
 _BROKER_KEYS = {"type", "host", "port", "token", "accounts", "rate_limits", "timeouts", "reconnect", "tls"}
-_RATE_KEYS = {"preset", "query", "order", "weights", "max_wait_s", "backend", "key"}
+_RATE_KEYS = {"preset", "query", "order", "weights", "max_wait_s", "margin_s", "backend", "key"}
 _TLS_KEYS = {"ca": "root_certificates", "cert": "client_certificate", "key": "client_key", "server_name": "server_name"}
 _CACHE_KEYS = {"enabled", "path"}
 
@@ -156,7 +157,7 @@ class _Reader:
             changes["query"] = self.budget(f"{prefix}.query", table["query"])
         if "order" in table:
             changes["order"] = None if table["order"] == "shared" else self.budget(f"{prefix}.order", table["order"])
-        for name in ("weights", "max_wait_s", "backend", "key"):
+        for name in ("weights", "max_wait_s", "margin_s", "backend", "key"):
             if name in table:
                 changes[name] = table[name]
         try:

@@ -18,6 +18,7 @@ query = [[10, 1.0], [40, 15.0]]
 order = [[15, 15.0]]
 weights = { GetCandles = 2 }
 max_wait_s = 3.5
+margin_s = 0.1
 backend = "sqlite:////tmp/jts-budgets.sqlite"
 key = "creon-1"
 
@@ -40,7 +41,7 @@ def test_every_figure_is_read():
     assert (creon.broker_type, creon.target) == (BrokerType.CREON, "10.0.0.5:50600")
     policy = creon.rate_limit_policy
     assert policy.query == RateBudget.of((10, 1.0), (40, 15.0)) and policy.order == RateBudget.of((15, 15.0))
-    assert dict(policy.weights) == {"GetCandles": 2} and policy.max_wait_s == 3.5
+    assert dict(policy.weights) == {"GetCandles": 2} and policy.max_wait_s == 3.5 and policy.margin_s == 0.1
     assert (policy.backend, policy.key) == ("sqlite:////tmp/jts-budgets.sqlite", "creon-1")
     assert creon.accounts[0].account_type is AccountType.REAL
     # no [rate_limits]: the broker's published windows for the account type (KIS paper: 1/s)
@@ -57,6 +58,7 @@ def test_every_figure_is_read():
         ("[brokers.a.rate_limits]\nquery = 20\n", "brokers.a.rate_limits.query"),
         ("[brokers.a.rate_limits]\nweights = { GetCandles = 0 }\n", "brokers.a.rate_limits"),
         ("[brokers.a.rate_limits]\npreset = 'fast'\n", "brokers.a.rate_limits.preset"),
+        ("[brokers.a.rate_limits]\nmargin_s = 2\n", "brokers.a.rate_limits: margin_s must be 0 to 1 second"),
         ("[[brokers.a.accounts]]\nid = 'x'\ntype = 'demo'\n", "brokers.a.accounts[0].type"),
         ("[brokers.a]\ntype = 'kis'\nport = \n", "line 3"),
         ("", "brokers"),
