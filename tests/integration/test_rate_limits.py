@@ -33,9 +33,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_creon_query_windows_hold_together_under_a_burst(tmp_path):
-    # The burst runs in its own process, as a client of a broker would: sharing the referee's
-    # interpreter lock would delay arrivals by more than the client's margin on a loaded
-    # machine and turn scheduling noise into refusals (seen once on a 2-core CI run).
+    # The burst runs in its own process, as a client of a broker would. Sharing the referee's
+    # interpreter lock can delay arrivals by more than the client's margin on a loaded machine,
+    # turning scheduling noise into refusals: the likely cause of one retried call on a 2-core CI run.
     policy = RateLimitPolicy.published(BrokerType.CREON)
     out = tmp_path / "stamps.txt"
     with SimulatorServer(tick_interval_s=0, rate_limits=policy, broker_type=BrokerType.CREON) as referee:
