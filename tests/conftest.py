@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,15 @@ def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     for name in ("JTS_BROKER_CONFIG", "JTS_BROKER_TARGET", "JTS_BROKER_SERVE_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition") -> None:
+    """Poll ``condition`` every 10 ms until it holds; AssertionError naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout_s:g} s")
+        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from jts_broker import (
 )
 from jts_broker.registry import BrokerRegistry
 from jts_broker.simulator import SimulatorServer
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +42,7 @@ def config_for(server: SimulatorServer, cache: Path, connect_s: float = 1.0) -> 
 
 
 def wait_for(gateway, status: ConnectionStatus) -> None:
-    deadline = time.monotonic() + 15
-    while gateway.status is not status:
-        assert time.monotonic() < deadline, f"still {gateway.status}"
-        time.sleep(0.01)
+    wait_until(lambda: gateway.status is status, what=f"status {status.value}")
 
 
 def warm(gateway) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -22,20 +21,13 @@ from jts_broker import (
     ReconnectPolicy,
     RetryPolicy,
 )
+from tests.conftest import wait_until
 from tests.processes import free_port, start_server, stop
 
 pytestmark = pytest.mark.integration
 
 CONNECTED, CONNECTING, ERROR, DISCONNECTED = (ConnectionStatus.CONNECTED, ConnectionStatus.CONNECTING, ConnectionStatus.ERROR,
                                               ConnectionStatus.DISCONNECTED)
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def read_succeeds(gateway: GrpcBrokerGateway) -> bool:

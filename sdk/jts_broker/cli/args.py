@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -23,23 +25,22 @@ def krw_arg(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"expected an amount in KRW such as 79600, got {text!r}") from None
 
 
-def fraction_arg(text: str) -> float:
-    """A fraction from 0 to 1."""
+def _number(text: str, low: float, high: float, expected: str) -> float:
+    """``text`` as a number from ``low`` to ``high`` (both included); else a usage error."""
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
+        value = math.nan  # compares false with everything: refused below
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def fraction_arg(text: str) -> float:
+    """A fraction from 0 to 1."""
+    return _number(text, 0.0, 1.0, "a fraction from 0 to 1")
 
 
 def days_arg(text: str) -> float:
     """A number of days, >= 0 (``0.5`` is twelve hours)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of days >= 0, got {text!r}")
-    return value
+    return _number(text, 0.0, sys.float_info.max, "a number of days >= 0")
