@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import inspect
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,10 +32,12 @@ def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition") -> None:
-    """Poll ``condition`` every 10 ms until it holds; AssertionError naming ``what`` after ``timeout_s``."""
+    """Poll ``condition`` every 10 ms until it holds; AssertionError naming ``what`` after ``timeout_s``
+    (with every thread's stack on stderr, so that a failure says where things stood)."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
+            faulthandler.dump_traceback(sys.stderr, all_threads=True)  # what every thread was doing, for the report
             raise AssertionError(f"{what} not met within {timeout_s:g} s")
         time.sleep(0.01)
 

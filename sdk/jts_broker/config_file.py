@@ -62,7 +62,7 @@ type = "paper"                  # real | paper
 # [brokers.sim.reconnect]       # health checks and automatic reconnection
 # initial_backoff_s = 0.1
 # max_backoff_s = 2.0
-# health_interval_s = 5.0       # when the server cannot stream its health
+# health_interval_s = 5.0       # longest without word from the server (health stream renewed this often)
 
 # [brokers.sim.tls]             # TLS to the gateway (PEM files)
 # ca = "~/certs/ca.pem"         # omit for the system's roots

@@ -127,6 +127,7 @@ class OfflineCache:
         self._read = open_cache_file(self.path)
         self._read_lock = threading.Lock()
         self._closed = False
+        self._submit_lock = threading.Lock()
         self._queue: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="jts-offline-cache", daemon=True)
         self._writer.start()
@@ -157,8 +158,11 @@ class OfflineCache:
                     connection.close()
 
     def _submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
-        if not self._closed:  # after close() nothing is written (and flush() never waits on it)
-            self._queue.put(job)
+        # Checked and queued under one lock that close() takes too: a job queued after the stop
+        # marker would never be done, and a later flush() would wait for it forever.
+        with self._submit_lock:
+            if not self._closed:  # after close() nothing is written (and flush() never waits on it)
+                self._queue.put(job)
 
     def _put(self, kind: str, name: str, payload: bytes) -> None:
         row = (self.scope, kind, name, payload, now_kst().timestamp())
@@ -170,13 +174,14 @@ class OfflineCache:
 
     def close(self) -> None:
         """Write what is pending and close the file. Idempotent."""
-        self._closed = True
-        if self._writer.is_alive():
-            self._queue.put(None)
+        with self._submit_lock:
+            stopping, self._closed = not self._closed, True
+            if stopping:
+                self._queue.put(None)
+        if self._writer is not threading.current_thread():
             self._writer.join(timeout=30)
         with self._read_lock:
             self._read.close()
-
 
     # -- what live calls store -------------------------------------------------------------------
 

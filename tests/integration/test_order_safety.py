@@ -32,7 +32,7 @@ from jts_broker import (
 )
 from jts_broker.simulator import SimulatorServer
 from jts_broker.simulator.faults import FaultPlan
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +149,7 @@ def test_orders_fail_fast_while_the_server_is_known_to_be_down(simulator):
             gateway.place_order(_resting_buy(simulator, "while-down"))
         assert time.monotonic() - started < config.timeouts.connect_s
         assert caught.value.code == "NOT_CONNECTED" and "not sent" in str(caught.value)
+        wait_until(lambda: changes, what="the change told")  # listeners run on the status thread
         assert changes[0].status is ConnectionStatus.ERROR
     assert _server_orders(simulator) == []
 
@@ -193,3 +194,90 @@ def test_a_cancel_that_never_arrived_is_sent_again(simulator):
         simulator.faults.set(FaultPlan(error_rates={"UNAVAILABLE": 1.0}, methods=frozenset({"CancelOrder"}), limit=1))
         cancelled = gateway.cancel_order(placed.order_id)
     assert simulator.faults.injected_errors == 1 and cancelled.status is OrderStatus.CANCELLED
+
+
+def test_a_raw_place_order_without_a_client_order_id_is_refused(simulator):
+    # The server deduplicates on the client order id: two identical requests without one must not make two orders.
+    import grpc
+
+    from jts_broker._generated import mappers as m
+    from jts_broker._generated.pb import trading_pb2, trading_pb2_grpc
+
+    quote = simulator.market.quote(SYMBOL)
+    request = trading_pb2.PlaceOrderRequest(account_id=ACCOUNT, symbol=SYMBOL, side=1, order_type=1, time_in_force=1, quantity=1,
+                                            price=m.decimal_to_proto(quote.lower_limit))
+    with grpc.insecure_channel(simulator.target) as channel:
+        stub = trading_pb2_grpc.TradingServiceStub(channel)
+        for _ in range(2):
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.PlaceOrder(request, timeout=5)
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert "client_order_id" in caught.value.details()
+    assert _server_orders(simulator) == []
+
+
+def _recovering(**retry) -> dict:
+    return {"retry": RetryPolicy(**{"initial_backoff_s": 0.02, "max_backoff_s": 0.05, "budget_s": 5.0, **retry})}
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_lookups_refused_for_rate_reasons_are_waited_out_and_find_the_order(simulator, kind):
+    # The answer to PlaceOrder is lost and the first lookups are refused with RESOURCE_EXHAUSTED (a
+    # broker's rate limit, with a retry-after): the gateway must wait them out and find the order,
+    # never report "not sent" for an order the server holds.
+    simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"PlaceOrder"})),
+                         FaultPlan(error_rates={"RESOURCE_EXHAUSTED": 1.0}, methods=frozenset({"GetOrder"}), limit=3))
+    order = _resting_buy(simulator, f"limited-{kind}")
+    if kind == "sync":
+        with GrpcBrokerGateway(_config(simulator, **_recovering())) as gateway:
+            result = gateway.place_order(order)
+    else:
+        async def run():
+            async with AsyncGrpcBrokerGateway(_config(simulator, **_recovering())) as gw:
+                return await gw.place_order(order)
+
+        result = asyncio.run(run())
+    assert simulator.faults.injected_errors == 3 and simulator.faults.dropped_responses == 1
+    assert result.client_order_id == f"limited-{kind}" and result.status is OrderStatus.ACCEPTED
+    assert [o.client_order_id for o in _server_orders(simulator)] == [f"limited-{kind}"]
+
+
+def test_lookups_refused_until_the_budget_is_spent_end_in_order_status_unknown(simulator):
+    simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"PlaceOrder"})),
+                         FaultPlan(error_rates={"RESOURCE_EXHAUSTED": 1.0}, methods=frozenset({"GetOrder"})))
+    with GrpcBrokerGateway(_config(simulator, **_recovering(budget_s=0.5))) as gateway:
+        with pytest.raises(OrderStatusUnknown) as caught:
+            gateway.place_order(_resting_buy(simulator, "limited-forever"))
+    assert caught.value.client_order_id == "limited-forever" and caught.value.status == "RESOURCE_EXHAUSTED"
+    assert [o.client_order_id for o in _server_orders(simulator)] == ["limited-forever"]  # the server holds it: never "not sent"
+
+
+def test_a_lookup_the_server_refuses_outright_ends_in_order_status_unknown(simulator):
+    # A refusal that no wait can cure (here PERMISSION_DENIED) tells nothing about the order.
+    simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"PlaceOrder"})),
+                         FaultPlan(error_rates={"PERMISSION_DENIED": 1.0}, methods=frozenset({"GetOrder"})))
+    with GrpcBrokerGateway(_config(simulator, **_recovering())) as gateway:
+        with pytest.raises(OrderStatusUnknown) as caught:
+            gateway.place_order(_resting_buy(simulator, "denied-lookup"))
+    assert caught.value.client_order_id == "denied-lookup" and caught.value.status == "PERMISSION_DENIED"
+    assert len(_server_orders(simulator)) == 1
+
+
+def test_a_cancel_whose_answer_was_lost_is_found_through_rate_limited_lookups(simulator):
+    with GrpcBrokerGateway(_config(simulator, **_recovering())) as gateway:
+        placed = gateway.place_order(_resting_buy(simulator, "cancel-limited"))
+        simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"CancelOrder"})),
+                             FaultPlan(error_rates={"RESOURCE_EXHAUSTED": 1.0}, methods=frozenset({"GetOrder"}), limit=2))
+        cancelled = gateway.cancel_order(placed.order_id)
+    assert cancelled.status is OrderStatus.CANCELLED and simulator.faults.injected_errors == 2
+
+
+def test_a_cancel_whose_outcome_cannot_be_learned_is_unknown_not_failed(simulator):
+    with GrpcBrokerGateway(_config(simulator, **_recovering(budget_s=0.4))) as gateway:
+        placed = gateway.place_order(_resting_buy(simulator, "cancel-unknown"))
+        simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"CancelOrder"})),
+                             FaultPlan(error_rates={"RESOURCE_EXHAUSTED": 1.0}, methods=frozenset({"GetOrder"})))
+        with pytest.raises(OrderStatusUnknown) as caught:
+            gateway.cancel_order(placed.order_id)
+    assert caught.value.order_id == placed.order_id and "get_order_status" in str(caught.value)
+    assert simulator.broker.order(placed.order_id).status is OrderStatus.CANCELLED  # it did take effect

@@ -4,6 +4,7 @@ reconnection after a restart or a crash of the server."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 
@@ -20,6 +21,7 @@ from jts_broker import (
     RateLimit,
     ReconnectPolicy,
     RetryPolicy,
+    Timeouts,
 )
 from tests.conftest import wait_until
 from tests.processes import free_port, start_server, stop
@@ -53,6 +55,7 @@ def test_reads_resume_after_a_server_restart_and_listeners_see_the_outage(simula
         simulator.start()  # same port
         wait_until(lambda: read_succeeds(gateway))
         wait_until(lambda: gateway.status is CONNECTED)
+    wait_until(lambda: len(changes) == 4, what="every change told")  # listeners run on the status thread
     statuses = [c.status for c in changes]
     assert statuses == [ERROR, CONNECTING, CONNECTED, DISCONNECTED]
     assert "NOT_SERVING" in changes[0].reason or "lost" in changes[0].reason  # the health watch saw it go
@@ -73,8 +76,31 @@ def test_reads_resume_after_the_server_process_is_killed_and_restarted():
             server, _ = start_server(port)
             wait_until(lambda: read_succeeds(gateway), timeout_s=30)
             wait_until(lambda: gateway.status is CONNECTED)
+            wait_until(lambda: len(changes) == 3, what="every change told")
             assert [c.status for c in changes] == [ERROR, CONNECTING, CONNECTED]
     finally:
+        stop(server)
+
+
+def test_a_server_that_freezes_without_a_word_is_noticed_and_followed_back():
+    # SIGSTOP: the process holds its connections open and answers nothing, as a hung host does.
+    # The renewed health stream notices within about one health interval, not a keepalive later.
+    port = free_port()
+    server, _ = start_server(port)
+    config = BrokerConfig.from_target(f"127.0.0.1:{port}", rate_limit=RateLimit(10_000), retry=RetryPolicy(max_attempts=1),
+                                      reconnect=ReconnectPolicy(health_interval_s=0.5), timeouts=Timeouts(connect_s=1.0))
+    try:
+        with GrpcBrokerGateway(config) as gateway:
+            changes = []
+            gateway.subscribe_status(changes.append)
+            server.send_signal(signal.SIGSTOP)
+            wait_until(lambda: gateway.status is not CONNECTED, what="the frozen server noticed")
+            server.send_signal(signal.SIGCONT)
+            wait_until(lambda: gateway.status is CONNECTED, what="the thawed server followed back")
+            wait_until(lambda: len(changes) >= 3, what="the changes told")
+        assert "no answer" in changes[0].reason or "DEADLINE_EXCEEDED" in changes[0].reason
+    finally:
+        server.send_signal(signal.SIGCONT)
         stop(server)
 
 
@@ -139,6 +165,28 @@ def test_a_listener_that_raises_does_not_stop_the_others(simulator):
         simulator.start()
         wait_until(lambda: gateway.status is CONNECTED)
         assert [c.status for c in seen] == [ERROR, CONNECTING]
+
+
+def test_a_slow_listener_never_stalls_the_connection_or_its_health_checks(simulator):
+    # A listener that blocks (a UI thread busy, a lock held elsewhere) while the server goes away
+    # and comes back: the connection must still notice both and answer health checks meanwhile.
+    with GrpcBrokerGateway(config_for(simulator.target)) as gateway:
+        release = threading.Event()
+        seen = []
+
+        def slow(change):
+            release.wait(60)
+            seen.append(change.status)
+
+        gateway.subscribe_status(slow)
+        simulator.stop(0)
+        wait_until(lambda: gateway.status is CONNECTING, what="the outage noticed while a listener blocks")
+        simulator.start()
+        wait_until(lambda: gateway.status is CONNECTED, what="the reconnect while a listener blocks")
+        assert gateway.check_health() >= 0
+        release.set()
+        wait_until(lambda: len(seen) == 3, what="the blocked listener told every change, in order")
+        assert seen == [ERROR, CONNECTING, CONNECTED]
 
 
 def test_check_health_reports_the_round_trip(simulator):

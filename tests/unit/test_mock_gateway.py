@@ -22,6 +22,7 @@ from jts_broker import (
     limit_order,
 )
 from jts_broker.domain import krx
+from tests.conftest import wait_until
 
 SESSION = date(2026, 3, 17)
 
@@ -119,4 +120,6 @@ def test_mock_status_listeners_outages_and_client_order_id_lookup():
     mock.set_status(ConnectionStatus.CONNECTED)
     assert mock.get_quote("005930").price > 0
     mock.close()
-    assert seen == [ConnectionStatus.CONNECTED, ConnectionStatus.ERROR, ConnectionStatus.CONNECTED, ConnectionStatus.DISCONNECTED]
+    expected = [ConnectionStatus.CONNECTED, ConnectionStatus.ERROR, ConnectionStatus.CONNECTED, ConnectionStatus.DISCONNECTED]
+    wait_until(lambda: len(seen) == 4, what="four status changes told")  # listeners run on the status thread
+    assert seen == expected

@@ -181,3 +181,34 @@ def test_the_file_tools_refuse_a_foreign_file_untouched(tmp_path):
         with pytest.raises(ConfigurationError, match="something else"):
             tool(path)
     assert path.read_bytes() == before
+
+
+def test_a_write_racing_close_is_never_queued_after_the_stop_marker(tmp_path, mock):
+    # A put that had checked "not closed" when close() queued its stop marker used to land after
+    # it: the writer never did it, and a later flush() waited forever. The put is held, inside
+    # the queue, until close() has queued the marker (or 2 s, when close() cannot get there).
+    import threading
+
+    cache = OfflineCache(tmp_path / "race.sqlite", "mock@test")
+    marker_queued = threading.Event()
+    put = cache._queue.put
+
+    def racing_put(item, *args, **kwargs):
+        if item is None:
+            put(item, *args, **kwargs)
+            marker_queued.set()
+            return
+        marker_queued.wait(2.0)
+        put(item, *args, **kwargs)
+
+    cache._queue.put = racing_put
+    writer = threading.Thread(target=cache.put_quote, args=(mock.get_quote("005930"),))
+    writer.start()
+    closer = threading.Thread(target=cache.close)
+    closer.start()
+    writer.join(10)
+    closer.join(10)
+    flusher = threading.Thread(target=cache.flush, daemon=True)
+    flusher.start()
+    flusher.join(10)
+    assert not flusher.is_alive(), "flush() after close() waits for a job the writer will never do"

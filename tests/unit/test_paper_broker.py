@@ -25,12 +25,18 @@ from jts_broker import (
     limit_order,
     market_order,
 )
+from jts_broker.domain.orders import prepare_order
 from jts_broker.paper.broker import PaperBroker
 from jts_broker.paper.market import BarMarket, DailyBar
 
 D = Decimal
 ACC = "P-1"
 DAY1, DAY2 = date(2026, 3, 16), date(2026, 3, 17)
+
+
+def place(broker: PaperBroker, order):
+    """What a gateway does before an order reaches the broker: check it and give it a client order id."""
+    return broker.place(prepare_order(order))
 
 
 def make_broker(cash: int = 10_000_000, volume: int = 400_000) -> PaperBroker:
@@ -55,7 +61,7 @@ def test_quotes_start_at_the_open_with_limits_from_the_previous_close():
 
 def test_marketable_limit_buy_fills_at_the_ask_with_commission():
     broker = make_broker()
-    result = broker.place(limit_order(ACC, "005930", Side.BUY, 10, 78000))
+    result = place(broker, limit_order(ACC, "005930", Side.BUY, 10, 78000))
     order = result.order
     assert order.status is OrderStatus.FILLED and order.filled_quantity == 10
     assert order.average_fill_price == D(77400)  # price improvement: the ask, not the limit
@@ -68,8 +74,8 @@ def test_marketable_limit_buy_fills_at_the_ask_with_commission():
 
 def test_resting_order_fills_when_the_replay_reaches_its_price_and_can_be_cancelled():
     broker = make_broker()
-    resting = broker.place(limit_order(ACC, "005930", Side.BUY, 5, 76100)).order
-    other = broker.place(limit_order(ACC, "005930", Side.BUY, 5, 70000)).order
+    resting = place(broker, limit_order(ACC, "005930", Side.BUY, 5, 76100)).order
+    other = place(broker, limit_order(ACC, "005930", Side.BUY, 5, 70000)).order
     assert resting.status is OrderStatus.ACCEPTED
     assert broker.balance(ACC).buying_power < broker.balance(ACC).cash  # reserved for the working orders
     broker.market.advance()  # to the day's low, 76,000: ask 76,100
@@ -86,7 +92,7 @@ def test_resting_order_fills_when_the_replay_reaches_its_price_and_can_be_cancel
 
 def test_depth_limits_fills_partial_then_the_rest_next_step():
     broker = make_broker(cash=1_000_000_000, volume=4000)  # depth at the touch: 10 shares
-    order = broker.place(market_order(ACC, "005930", Side.BUY, 25)).order
+    order = place(broker, market_order(ACC, "005930", Side.BUY, 25)).order
     assert (order.status, order.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 10)
     broker.market.advance()
     broker.on_market_step()
@@ -98,19 +104,19 @@ def test_depth_limits_fills_partial_then_the_rest_next_step():
 
 def test_ioc_cancels_the_rest_and_fok_fills_all_or_nothing():
     broker = make_broker(cash=1_000_000_000, volume=4000)
-    ioc = broker.place(market_order(ACC, "005930", Side.BUY, 25, time_in_force=TimeInForce.IOC)).order
+    ioc = place(broker, market_order(ACC, "005930", Side.BUY, 25, time_in_force=TimeInForce.IOC)).order
     assert (ioc.status, ioc.filled_quantity) == (OrderStatus.CANCELLED, 10)
     broker.market.advance()
-    fok = broker.place(market_order(ACC, "005930", Side.BUY, 25, time_in_force=TimeInForce.FOK)).order
+    fok = place(broker, market_order(ACC, "005930", Side.BUY, 25, time_in_force=TimeInForce.FOK)).order
     assert (fok.status, fok.filled_quantity) == (OrderStatus.CANCELLED, 0)
 
 
 def test_sell_charges_tax_and_realizes_pnl():
     broker = make_broker()
-    broker.place(limit_order(ACC, "005930", Side.BUY, 10, 77400))
+    place(broker, limit_order(ACC, "005930", Side.BUY, 10, 77400))
     broker.market.advance()
     broker.market.advance()  # the high, 79,000
-    sell = broker.place(limit_order(ACC, "005930", Side.SELL, 10, 79000)).order
+    sell = place(broker, limit_order(ACC, "005930", Side.SELL, 10, 79000)).order
     assert sell.status is OrderStatus.FILLED and sell.average_fill_price == D(79000)
     assert sell.tax == D(1580)  # 790,000 x 0.20% (KOSPI, 2026)
     assert sell.commission == D(118)
@@ -120,8 +126,8 @@ def test_sell_charges_tax_and_realizes_pnl():
 
 def test_etfs_use_five_won_ticks_and_pay_no_tax():
     broker = make_broker()
-    broker.place(limit_order(ACC, "069500", Side.BUY, 1, 43305))
-    sell = broker.place(limit_order(ACC, "069500", Side.SELL, 1, 43300)).order
+    place(broker, limit_order(ACC, "069500", Side.BUY, 1, 43305))
+    sell = place(broker, limit_order(ACC, "069500", Side.SELL, 1, 43300)).order
     assert sell.status is OrderStatus.FILLED and sell.tax == 0
 
 
@@ -140,7 +146,7 @@ def test_etfs_use_five_won_ticks_and_pay_no_tax():
 def test_rejections_are_recorded_with_a_reason(order, code):
     broker = make_broker()
     with pytest.raises(OrderRejected) as info:
-        broker.place(order)
+        place(broker, order)
     assert info.value.code == code and info.value.order_id
     recorded = broker.order(info.value.order_id)
     assert (recorded.status, recorded.reject_code) == (OrderStatus.REJECTED, code)
@@ -150,11 +156,11 @@ def test_rejections_are_recorded_with_a_reason(order, code):
 def test_errors_before_acceptance_record_nothing():
     broker = make_broker()
     with pytest.raises(AccountNotFound):
-        broker.place(limit_order("nope", "005930", Side.BUY, 1, 77400))
+        place(broker, limit_order("nope", "005930", Side.BUY, 1, 77400))
     with pytest.raises(SymbolNotFound):
-        broker.place(limit_order(ACC, "999999", Side.BUY, 1, 77400))
+        place(broker, limit_order(ACC, "999999", Side.BUY, 1, 77400))
     with pytest.raises(InvalidRequest):
-        broker.place(limit_order(ACC, "005930", Side.BUY, 0, 77400))
+        place(broker, limit_order(ACC, "005930", Side.BUY, 0, 77400))
     assert broker.orders(ACC) == []
     with pytest.raises(OrderNotFound):
         broker.order("SIM-404")
@@ -162,20 +168,48 @@ def test_errors_before_acceptance_record_nothing():
 
 def test_a_client_order_id_is_never_executed_twice():
     broker = make_broker()
-    first = broker.place(limit_order(ACC, "005930", Side.BUY, 10, 77400, client_order_id="c-1"))
-    again = broker.place(limit_order(ACC, "005930", Side.BUY, 10, 77400, client_order_id="c-1"))
+    first = place(broker, limit_order(ACC, "005930", Side.BUY, 10, 77400, client_order_id="c-1"))
+    again = place(broker, limit_order(ACC, "005930", Side.BUY, 10, 77400, client_order_id="c-1"))
     assert again.duplicate and again.order == first.order
     assert len(broker.orders(ACC)) == 1 and broker.positions(ACC)[0].quantity == 10
     with pytest.raises(DuplicateClientOrderId):
-        broker.place(limit_order(ACC, "005930", Side.BUY, 11, 77400, client_order_id="c-1"))
+        place(broker, limit_order(ACC, "005930", Side.BUY, 11, 77400, client_order_id="c-1"))
     assert broker.order_by_client_id(ACC, "c-1").order_id == first.order_id
 
 
 def test_a_resent_rejected_order_is_rejected_again_with_the_same_id():
     broker = make_broker()
     with pytest.raises(OrderRejected) as first:
-        broker.place(limit_order(ACC, "005930", Side.BUY, 1, 77350, client_order_id="c-2"))
+        place(broker, limit_order(ACC, "005930", Side.BUY, 1, 77350, client_order_id="c-2"))
     with pytest.raises(OrderRejected) as second:
-        broker.place(limit_order(ACC, "005930", Side.BUY, 1, 77350, client_order_id="c-2"))
+        place(broker, limit_order(ACC, "005930", Side.BUY, 1, 77350, client_order_id="c-2"))
     assert first.value.order_id == second.value.order_id
     assert len(broker.orders(ACC)) == 1
+
+
+def test_an_order_without_a_client_order_id_is_refused_not_given_one():
+    # Two identical requests without an id must not make two orders: the broker cannot tell them apart.
+    broker = make_broker()
+    for _ in range(2):
+        with pytest.raises(InvalidRequest) as caught:
+            broker.place(limit_order(ACC, "005930", Side.BUY, 1, 77400))
+        assert caught.value.code == "MISSING_CLIENT_ORDER_ID"
+    assert broker.orders(ACC) == []
+
+
+def test_a_quote_takes_its_price_and_its_time_from_the_same_step():
+    # The clock may move while a quote is built (the simulator's clock thread): price and time
+    # must both come from one reading of it. The path below moves the clock at the worst moment.
+    broker = make_broker()
+    market = broker.market
+    session = market._sessions["005930"]
+
+    class MovesTheClock(list):
+        def __getitem__(self, index):
+            market.advance()
+            return list.__getitem__(self, index)
+
+    expected = market.quote("005930")
+    session.path = MovesTheClock(session.path)
+    quote = market.quote("005930")
+    assert (quote.price, quote.time) == (expected.price, expected.time)

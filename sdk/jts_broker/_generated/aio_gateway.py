@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -30,6 +30,7 @@ from jts_broker.domain.errors import (
     OrderNotFound,
     OrderRejected,
     OrderStatusUnknown,
+    RateLimitExceeded,
     RequestCancelled,
 )
 from jts_broker.domain.gateway import AsyncQuoteStream, DateLike, IAsyncBrokerGateway
@@ -39,8 +40,10 @@ from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import now_kst, period_start
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 from jts_broker.gateways import _requests
+from jts_broker.gateways._requests import is_same_order
 from jts_broker.offline_cache import OfflineCache
 from jts_broker.policies.rate_limiter import RateLimiter
+from jts_broker.policies.retrying import RecoveryBackoff
 
 from . import mappers as m
 from .aio_clients import CallPolicy, MarketDataServiceClient, ResponseStream, TradingServiceClient
@@ -59,6 +62,12 @@ _AMBIGUOUS = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL
 
 def _ambiguous(error: JtsBrokerError) -> bool:
     return error.status in _AMBIGUOUS
+
+
+def _transient(error: JtsBrokerError) -> bool:
+    """Worth asking again while recovering an order: the call may not have been handled, or the
+    broker (or the local budget) asked for a slower pace."""
+    return _ambiguous(error) or isinstance(error, RateLimitExceeded)
 
 
 class _QuoteStream(AsyncQuoteStream):
@@ -156,6 +165,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         self._connection: AsyncConnection | None = None
         self._market: MarketDataServiceClient | None = None
         self._trading: TradingServiceClient | None = None
+        self._recovery: TradingServiceClient | None = None
         self._default_account: str | None = config.accounts[0].account_id if config.accounts else None
         self._cache = OfflineCache(config.offline_cache, f"{config.broker_type.value}@{config.target}") if config.offline_cache else None
 
@@ -248,6 +258,8 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
         self._market = MarketDataServiceClient(channel, policy)
         self._trading = TradingServiceClient(channel, policy)
+        single = CallPolicy(self._limiter, self.config.timeouts, replace(self.config.retry, max_attempts=1), connection.metadata)
+        self._recovery = TradingServiceClient(channel, single)
         self._connection = connection
 
     async def check_health(self) -> float:
@@ -263,7 +275,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
     async def disconnect(self) -> None:
         async with self._lock:
             connection, self._connection = self._connection, None
-            self._market = self._trading = None
+            self._market = self._trading = self._recovery = None
             if connection is not None:
                 await connection.close()
             if self._cache is not None:  # what was read live is on disk before this returns
@@ -418,88 +430,128 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         return positions
 
     async def place_order(self, order: OrderRequest) -> OrderResult:
-        request = _requests.place_order(order)  # the client order id is fixed here, once
+        prepared, request = _requests.place_order(order)  # the client order id is fixed here, once
         trading = await self._tr()
         if self._state.status is not ConnectionStatus.CONNECTED:
             # The health check already knows the server is gone: fail fast, send nothing.
             raise BrokerUnavailable(f"not connected to {self.config.target} ({self._state.status.value}: {self._state.reason}); "
                                     f"order {request.client_order_id} was not sent", code="NOT_CONNECTED")
         try:
-            return m.order_result_from_proto(await trading.place_order(request))
-        except JtsBrokerError as exc:
-            if not _ambiguous(exc):
-                raise
-            return await self._recover_order(trading, request, exc)
-
-    async def _recover_order(self, trading: TradingServiceClient, request: trading_pb2.PlaceOrderRequest, failure: JtsBrokerError) -> OrderResult:
-        """After a failure that may have come after the order reached the broker: look the order
-        up by its client order id; place it again (with the same id) only when the broker has no
-        such order. Never a blind resend. Tries for ``retry.budget_s`` seconds with backoff."""
-        lookup = trading_pb2.GetOrderRequest(account_id=request.account_id, client_order_id=request.client_order_id)
-        for delay in self._recovery_delays():
-            await asyncio.sleep(delay)
             try:
-                try:
-                    order = m.order_from_proto(await trading.get_order(lookup))
-                except OrderNotFound:  # it never arrived, so sending it (same id) cannot make a second one
-                    return m.order_result_from_proto(await trading.place_order(request))
+                return m.order_result_from_proto(await trading.place_order(request))
             except JtsBrokerError as exc:
                 if not _ambiguous(exc):
-                    raise
+                    raise  # refused on purpose: the order was not placed
+                failure = exc
+            return await self._recover_order(prepared, request, failure)
+        except JtsBrokerError:
+            raise
+        except BaseException as exc:  # Ctrl-C, a cancelled task: raised as it is, with what the caller must know
+            exc.add_note(f"order {request.client_order_id} may have been placed: look it up with "
+                         f"get_order_by_client_id({request.client_order_id!r}) before placing it again")
+            raise
+
+    async def _recover_order(self, prepared: OrderRequest, request: trading_pb2.PlaceOrderRequest, failure: JtsBrokerError) -> OrderResult:
+        """After a failure that may have come after the order reached the broker: look the order
+        up by its client order id; place it again (with the same id) only when the broker has no
+        such order. Never a blind resend. Lookups and resends that fail for want of the server or
+        of rate budget are tried again (``RecoveryBackoff``) for ``retry.budget_s`` seconds; a
+        lookup that cannot succeed, or a spent budget, ends in ``OrderStatusUnknown``: an order the
+        broker may hold is never reported as not sent."""
+        lookup = trading_pb2.GetOrderRequest(account_id=request.account_id, client_order_id=request.client_order_id)
+        recovery = await self._recovery_client()
+        backoff = RecoveryBackoff(self.config.retry)
+        while (delay := backoff.next_delay(failure)) is not None:
+            await asyncio.sleep(delay)
+            try:
+                order = m.order_from_proto(await recovery.get_order(lookup))
+            except OrderNotFound:
+                try:  # it never arrived, so sending it (same id) cannot make a second one
+                    return m.order_result_from_proto(await recovery.place_order(request))
+                except JtsBrokerError as exc:
+                    if not _transient(exc):
+                        raise  # the resend was refused on purpose: the order is not placed
+                    failure = exc
+                    continue
+            except JtsBrokerError as exc:
+                if not _transient(exc):  # e.g. the credentials were refused: the lookup cannot tell
+                    raise self._order_unknown(request, exc) from exc
                 failure = exc
                 continue
-            if not _requests.is_order_for(order, m.order_request_from_proto(request)):
+            if not is_same_order(order, prepared):
                 # The id was used before, for another order: this one was not placed.
                 raise DuplicateClientOrderId(f"client order id {request.client_order_id} already names order {order.order_id} "
                                              f"with other parameters", code="DUPLICATE_CLIENT_ORDER_ID", order_id=order.order_id) from failure
             if order.status is OrderStatus.REJECTED:
                 raise OrderRejected(order.reject_reason or "rejected", code=order.reject_code, order_id=order.order_id) from failure
             return OrderResult(order)
-        raise OrderStatusUnknown(
+        raise self._order_unknown(request, failure) from failure
+
+    def _order_unknown(self, request: trading_pb2.PlaceOrderRequest, failure: JtsBrokerError) -> OrderStatusUnknown:
+        return OrderStatusUnknown(
             f"order {request.client_order_id} may or may not have been placed ({failure}); look it up with "
             f"get_order_by_client_id({request.client_order_id!r}) before placing it again",
-            client_order_id=request.client_order_id, code=failure.code) from failure
+            client_order_id=request.client_order_id, code=failure.code, status=failure.status)
+
+    async def _recovery_client(self) -> TradingServiceClient:
+        """The trading client of order recovery: one attempt per call, as its own loop retries."""
+        await self._tr()
+        assert self._recovery is not None
+        return self._recovery
 
     async def get_order_by_client_id(self, client_order_id: str, account_id: str | None = None) -> Order:
         request = trading_pb2.GetOrderRequest(account_id=await self._account(account_id), client_order_id=_requests.client_order_id(client_order_id))
         return m.order_from_proto(await (await self._tr()).get_order(request))
 
-    def _recovery_delays(self) -> Iterator[float]:
-        """Backoff delays for finding out what a broken order call did, within ``retry.budget_s``."""
-        retry = self.config.retry
-        deadline, delay = time.monotonic() + retry.budget_s, retry.initial_backoff_s
-        while time.monotonic() + delay < deadline:
-            yield delay
-            delay = min(delay * 2, retry.max_backoff_s)
-
     async def cancel_order(self, order_id: str) -> Order:
         request = trading_pb2.CancelOrderRequest(order_id=_requests.order_id(order_id))
         trading = await self._tr()
         try:
-            return m.order_from_proto(await trading.cancel_order(request))
-        except JtsBrokerError as exc:
-            if not _ambiguous(exc):
-                raise
-            failure = exc
-        # The cancel may have taken effect. Sending it again would then be refused as "not
-        # cancellable" and hide that it worked: ask for the order first.
-        lookup = trading_pb2.GetOrderRequest(order_id=request.order_id)
-        for delay in self._recovery_delays():
-            await asyncio.sleep(delay)
             try:
-                order = m.order_from_proto(await trading.get_order(lookup))
-                if order.status is OrderStatus.CANCELLED:
-                    return order
-                if order.status.is_final:
-                    raise OrderRejected(f"order {order.order_id} is {order.status.value}: nothing left to cancel", code="ORDER_NOT_CANCELLABLE",
-                                        order_id=order.order_id) from failure
                 return m.order_from_proto(await trading.cancel_order(request))
             except JtsBrokerError as exc:
                 if not _ambiguous(exc):
                     raise
                 failure = exc
-        raise BrokerUnavailable(f"the cancel of order {request.order_id} may or may not have taken effect ({failure}); "
-                                f"check get_order_status({request.order_id!r})", code=failure.code, status=failure.status) from failure
+            return await self._recover_cancel(request, failure)
+        except JtsBrokerError:
+            raise
+        except BaseException as exc:  # Ctrl-C, a cancelled task: raised as it is, with what the caller must know
+            exc.add_note(f"the cancel of order {request.order_id} may have taken effect: check get_order_status({request.order_id!r})")
+            raise
+
+    async def _recover_cancel(self, request: trading_pb2.CancelOrderRequest, failure: JtsBrokerError) -> Order:
+        """The cancel may have taken effect. Sending it again would then be refused as "not
+        cancellable" and hide that it worked: ask for the order first, as :meth:`_recover_order` does."""
+        lookup = trading_pb2.GetOrderRequest(order_id=request.order_id)
+        recovery = await self._recovery_client()
+        backoff = RecoveryBackoff(self.config.retry)
+        while (delay := backoff.next_delay(failure)) is not None:
+            await asyncio.sleep(delay)
+            try:
+                order = m.order_from_proto(await recovery.get_order(lookup))
+            except JtsBrokerError as exc:
+                if not _transient(exc):
+                    raise self._cancel_unknown(request, exc) from exc
+                failure = exc
+                continue
+            if order.status is OrderStatus.CANCELLED:
+                return order
+            if order.status.is_final:
+                raise OrderRejected(f"order {order.order_id} is {order.status.value}: nothing left to cancel", code="ORDER_NOT_CANCELLABLE",
+                                    order_id=order.order_id) from failure
+            try:
+                return m.order_from_proto(await recovery.cancel_order(request))
+            except JtsBrokerError as exc:
+                if not _transient(exc):
+                    raise
+                failure = exc
+        raise self._cancel_unknown(request, failure) from failure
+
+    def _cancel_unknown(self, request: trading_pb2.CancelOrderRequest, failure: JtsBrokerError) -> OrderStatusUnknown:
+        return OrderStatusUnknown(f"the cancel of order {request.order_id} may or may not have taken effect ({failure}); "
+                                  f"check get_order_status({request.order_id!r})", code=failure.code, status=failure.status,
+                                  order_id=request.order_id)
 
     async def get_order_status(self, order_id: str) -> Order:
         request = trading_pb2.GetOrderRequest(order_id=_requests.order_id(order_id))

@@ -5,8 +5,9 @@ Rendered with its twin from one template, codegen/templates/connection.py.j2.
 
 The channel is opened once and kept: grpc reconnects a channel by itself when a call needs it.
 What this adds is knowing, and saying, whether the server is there. While connected, a
-daemon thread holds a ``grpc.health.v1`` ``Watch`` stream (or, where the server has none, runs a
-``Check`` every ``health_interval_s``). When the stream breaks or the server stops serving, the
+daemon thread holds a ``grpc.health.v1`` ``Watch`` stream, renewed every ``health_interval_s`` (or, where
+the server has none, runs a ``Check`` as often). When the stream breaks, a renewed one does not
+answer, or the server stops serving, the
 status goes CONNECTED -> ERROR -> CONNECTING, and health checks are retried with exponential
 backoff and jitter (``ReconnectPolicy``, through tenacity) until the server answers SERVING:
 then CONNECTED again. Each check waits for the channel to be ready, so the channel's own
@@ -33,6 +34,8 @@ from jts_broker.domain.errors import BrokerUnavailable, JtsBrokerError
 from jts_broker.policies.retrying import reconnecting as _reconnecting
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
+# How a health stream that answered ends without news: its interval ran out, or close() cancelled it.
+_QUIET_END = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
 
 
 class NotServing(Exception):
@@ -87,6 +90,10 @@ class Connection:
             else:
                 channel.close()
             raise error from None
+        except BaseException:  # interrupted (Ctrl-C, a cancelled task): raised as it is, nothing left running
+            self.state.set(ConnectionStatus.DISCONNECTED, "connect interrupted")
+            channel.close()
+            raise
         self.channel = channel
         self.state.set(ConnectionStatus.CONNECTED)
         if self.config.reconnect.enabled:
@@ -184,21 +191,33 @@ class Connection:
             healthy = True
 
     def _watch_health(self, channel: grpc.Channel) -> str:
-        """Follow the server's health until it stops serving or cannot be reached; why, in words."""
+        """Follow the server's health until it stops serving or cannot be reached; why, in words.
+
+        Each ``Watch`` stream lives at most ``health_interval_s`` and is then opened again, and a
+        new stream must answer within the interval or the server counts as lost: a server that
+        vanished without closing the connection is noticed within about one interval. A quiet
+        interval after an answer is normal: the server speaks only when its status changes."""
         stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            self._watch = call = stub.Watch(health_pb2.HealthCheckRequest(), metadata=self.metadata)
-            if self._closed.is_set():  # close() ran before the stream existed to be cancelled
-                call.cancel()
-            for response in call:
-                if response.status != _SERVING:
-                    return f"the gateway at {self.config.target} is {health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)}"
-                self.state.set(ConnectionStatus.CONNECTED)
-            return f"the gateway at {self.config.target} ended its health stream"
-        except grpc.RpcError as exc:
-            if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
-                return self._poll_health(channel)
-            return f"lost the gateway at {self.config.target}: {exc.code().name}"
+        interval_s = self.config.reconnect.health_interval_s
+        while not self._closed.is_set():
+            answered = False
+            try:
+                self._watch = call = stub.Watch(health_pb2.HealthCheckRequest(), metadata=self.metadata, timeout=interval_s)
+                if self._closed.is_set():  # close() ran before the stream existed to be cancelled
+                    call.cancel()
+                for response in call:
+                    answered = True
+                    if response.status != _SERVING:
+                        return f"the gateway at {self.config.target} is {health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)}"
+                    self.state.set(ConnectionStatus.CONNECTED)
+                return f"the gateway at {self.config.target} ended its health stream"
+            except grpc.RpcError as exc:
+                if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+                    return self._poll_health(channel)
+                if exc.code() in _QUIET_END and answered:
+                    continue  # a quiet interval: open the next stream
+                return f"lost the gateway at {self.config.target}: {exc.code().name}"
+        return "closing"
 
     def _poll_health(self, channel: grpc.Channel) -> str:
         """A ``Check`` every ``health_interval_s``, for servers that cannot stream their health."""

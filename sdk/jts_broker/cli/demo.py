@@ -72,7 +72,8 @@ def run(console: Console) -> None:
             server.restart(0)
             after = gateway.get_quote(CODE)  # retried with backoff while the channel reconnects
             deadline = time.monotonic() + 10
-            while gateway.status is not ConnectionStatus.CONNECTED and time.monotonic() < deadline:
+            # Listeners are told on the gateway's status thread: wait until ours has heard it too.
+            while (gateway.status is not ConnectionStatus.CONNECTED or changes[-1] != "connected") and time.monotonic() < deadline:
                 time.sleep(0.01)
             console.print(f"10. Health check {latency_ms:.1f} ms; server restarted: status {' -> '.join(changes)}; "
                           f"reads resumed by themselves (quote {after.price:,})")

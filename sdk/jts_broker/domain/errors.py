@@ -121,15 +121,17 @@ class DeadlineExceeded(BrokerUnavailable):
 
 
 class OrderStatusUnknown(BrokerUnavailable):
-    """A call to place an order broke after the order may have reached the broker, and the
-    gateway could not find out (within ``RetryPolicy.budget_s``) whether it did. The order may
-    exist: look it up with ``get_order_by_client_id(client_order_id)`` before placing it again.
+    """A call to place (or cancel) an order broke after it may have reached the broker, and the
+    gateway could not find out (within ``RetryPolicy.budget_s``) whether it took effect. The order
+    may exist: look it up with ``get_order_by_client_id(client_order_id)`` (a cancel: with
+    ``get_order_status(order_id)``) before sending it again. The order journal lists it as
+    unresolved until it is reconciled.
 
     Attributes:
-        client_order_id: the id the order was sent with.
+        client_order_id: the id the order was sent with (empty for a cancel).
     """
 
-    def __init__(self, message: str, *, client_order_id: str, **kwargs: str) -> None:
+    def __init__(self, message: str, *, client_order_id: str = "", **kwargs: str) -> None:
         super().__init__(message, **kwargs)
         self.client_order_id = client_order_id
 

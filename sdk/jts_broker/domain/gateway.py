@@ -72,9 +72,10 @@ class IBrokerGateway(abc.ABC):
 
     @abc.abstractmethod
     def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
-        """Call ``listener(ConnectionStatusChange)`` on every status change from now on, on the
-        thread that made the change (keep it short; hand work to your own thread or Qt signal).
-        Returns a function that unsubscribes. Thread-safe."""
+        """Call ``listener(ConnectionStatusChange)`` on every status change from now on, in order,
+        on the gateway's status thread (``jts-status``): the change never waits for a listener,
+        but a slow one delays the calls after it (hand long work to your own thread or a Qt
+        signal). Returns a function that unsubscribes. Thread-safe."""
 
     @abc.abstractmethod
     def check_health(self) -> float:

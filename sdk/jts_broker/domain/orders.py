@@ -40,7 +40,20 @@ def to_price(value: object, *, name: str = "price") -> Decimal:
 
 
 def prepare_order(order: OrderRequest) -> OrderRequest:
-    """Validate ``order`` and return it normalized, with a client order id.
+    """The order a client sends: :func:`check_order` of ``order``, with a fresh client order id
+    (:func:`new_client_order_id`) when it has none.
+
+    Raises:
+        InvalidRequest: the first problem found; nothing is sent.
+    """
+    if isinstance(order, OrderRequest) and not order.client_order_id:
+        order = replace(order, client_order_id=new_client_order_id())
+    return check_order(order)
+
+
+def check_order(order: OrderRequest) -> OrderRequest:
+    """Validate ``order`` and return it normalized. A broker checks what it receives with this:
+    the client order id is required, as it is what the broker deduplicates on.
 
     Checks what needs no market data: the account id, the symbol (normalized to the short
     code), the enums, quantity (a whole number >= 1), price (present, KRW, whole won and > 0 for
@@ -71,10 +84,22 @@ def prepare_order(order: OrderRequest) -> OrderRequest:
         price = price.quantize(Decimal(1))
     elif order.price is not None:
         raise InvalidRequest("a market order carries no price", code="INVALID_PRICE")
-    client_order_id = order.client_order_id or new_client_order_id()
-    if not CLIENT_ORDER_ID.fullmatch(client_order_id):
-        raise InvalidRequest(f"client_order_id must be 1-40 characters of [A-Za-z0-9_-], got {client_order_id!r}")
-    return replace(order, symbol=symbol, price=price, client_order_id=client_order_id)
+    if not order.client_order_id:
+        raise InvalidRequest("client_order_id is required: the broker deduplicates orders on it (two requests without one "
+                             "could make two orders)", code="MISSING_CLIENT_ORDER_ID")
+    check_client_order_id(order.client_order_id)
+    return replace(order, symbol=symbol, price=price)
+
+
+def check_client_order_id(value: object) -> str:
+    """``value`` when it is a client order id: 1-40 characters of ``[A-Za-z0-9_-]``.
+
+    Raises:
+        InvalidRequest: anything else (code ``INVALID_CLIENT_ORDER_ID``).
+    """
+    if not isinstance(value, str) or not CLIENT_ORDER_ID.fullmatch(value):
+        raise InvalidRequest(f"client_order_id must be 1-40 characters of [A-Za-z0-9_-], got {value!r}", code="INVALID_CLIENT_ORDER_ID")
+    return value
 
 
 def limit_order(account_id: str, symbol: str, side: Side, quantity: int, price: Decimal | int | str, *, time_in_force: TimeInForce = TimeInForce.DAY, client_order_id: str = "") -> OrderRequest:

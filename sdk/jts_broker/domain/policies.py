@@ -204,14 +204,17 @@ class ReconnectPolicy:
     """Health checks and automatic reconnection of a gateway's connection.
 
     While connected, the gateway watches the server's ``grpc.health.v1`` status (a ``Watch``
-    stream; a ``Check`` every ``health_interval_s`` where the server has no ``Watch``). When the
+    stream renewed every ``health_interval_s``; a ``Check`` as often where the server has no
+    ``Watch``). When the
     connection breaks, it tries again with exponential backoff and jitter until it is back or the
     gateway is closed.
 
     Attributes:
         initial_backoff_s: wait before the second attempt; it doubles each time.
         max_backoff_s: cap of one wait.
-        health_interval_s: seconds between health checks when the server cannot stream them.
+        health_interval_s: the longest the connection goes without hearing from the server, seconds:
+            a health stream is renewed (or, where the server cannot stream, a check made) this often,
+            so a server that vanished without a word is noticed within about this long.
         enabled: False: no health checks and no reconnection (the channel still reconnects when
             a call needs it).
     """

@@ -13,7 +13,7 @@ from jts_broker._generated.pb import market_data_pb2, trading_pb2
 from jts_broker.domain.enums import Market, Timeframe
 from jts_broker.domain.errors import InvalidRequest
 from jts_broker.domain.gateway import DateLike
-from jts_broker.domain.orders import CLIENT_ORDER_ID, prepare_order
+from jts_broker.domain.orders import check_client_order_id, prepare_order
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import as_instant
 from jts_broker.domain.trading import Order, OrderRequest
@@ -48,8 +48,11 @@ def symbols(codes: Iterable[str]) -> list[str]:
     return out
 
 
-def place_order(order: OrderRequest) -> trading_pb2.PlaceOrderRequest:
-    return m.order_request_to_proto(prepare_order(order))
+def place_order(order: OrderRequest) -> tuple[OrderRequest, trading_pb2.PlaceOrderRequest]:
+    """The checked order (with its client order id, fixed here once) and its request: callers keep
+    the domain value rather than decode it back from the request."""
+    prepared = prepare_order(order)
+    return prepared, m.order_request_to_proto(prepared)
 
 
 def order_id(value: str) -> str:
@@ -59,12 +62,10 @@ def order_id(value: str) -> str:
 
 
 def client_order_id(value: str) -> str:
-    if not isinstance(value, str) or not CLIENT_ORDER_ID.fullmatch(value):
-        raise InvalidRequest(f"client_order_id must be 1-40 characters of [A-Za-z0-9_-], got {value!r}")
-    return value
+    return check_client_order_id(value)
 
 
-def is_order_for(order: Order, request: OrderRequest) -> bool:
+def is_same_order(order: Order, request: OrderRequest) -> bool:
     """Whether ``order`` is the one ``request`` asks for: the same account, symbol, side, type,
     time in force, quantity and price (the broker's rule for a repeated client order id)."""
     fields = ("account_id", "symbol", "side", "order_type", "time_in_force", "quantity", "price")

@@ -2,7 +2,7 @@
 
 Rules (KRX unless said otherwise):
 - Checks before acceptance, in order: the account exists (AccountNotFound); the order is
-  well-formed (InvalidRequest, see ``prepare_order``); the symbol is listed (SymbolNotFound). Then,
+  well-formed and carries a client order id (InvalidRequest, see ``check_order``); the symbol is listed (SymbolNotFound). Then,
   recorded as a REJECTED order with an id and raised as OrderRejected: the symbol trades in the
   session (NO_SESSION), the price is on the tick grid (TICK_SIZE) and inside the daily limits
   (PRICE_LIMIT), buying power covers price x quantity plus commission (market buys are reserved
@@ -32,7 +32,7 @@ from decimal import ROUND_FLOOR, Decimal
 from jts_broker.domain import krx
 from jts_broker.domain.enums import OrderStatus, OrderType, SecurityType, Side, TimeInForce
 from jts_broker.domain.errors import AccountNotFound, DuplicateClientOrderId, OrderNotFound, OrderRejected
-from jts_broker.domain.orders import prepare_order
+from jts_broker.domain.orders import check_order
 from jts_broker.domain.timeutil import now_kst
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 
@@ -191,7 +191,7 @@ class PaperBroker:
     def place(self, request: OrderRequest) -> OrderResult:
         """Check, record and match an order. See the module docstring for the rules and errors."""
         with self._lock:
-            request = prepare_order(request)
+            request = check_order(request)  # a request without a client order id is refused, never given one here
             book = self._book(request.account_id)
             existing = book.by_client_id.get(request.client_order_id)
             if existing is not None:

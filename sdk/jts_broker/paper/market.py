@@ -136,7 +136,10 @@ class BarMarket:
 
     def now(self) -> datetime:
         """The replayed time: the session date, 09:00 to 15:30 Asia/Seoul as the path advances."""
-        minutes = _SESSION_MINUTES * self._step // max(1, self.steps - 1)
+        return self._time_at(self._step)
+
+    def _time_at(self, step: int) -> datetime:
+        minutes = _SESSION_MINUTES * step // max(1, self.steps - 1)
         return datetime.combine(self.session_date, _OPEN, tzinfo=KST) + timedelta(minutes=minutes)
 
     # -- prices --------------------------------------------------------------------------------
@@ -169,14 +172,15 @@ class BarMarket:
             lower, upper = krx.price_limits(last.close, security_type)
             return Quote(code, start_of_day(last.day), last.close, last.close, last.close, last.close, last.close,
                          upper, lower, last.close, last.close, 0, 0, 0)
-        step = min(self._step, len(session.path) - 1)
+        now = self._step  # read once: the clock may move meanwhile, and price and time must agree
+        step = min(now, len(session.path) - 1)
         walked = session.path[: step + 1]
         price = walked[-1]
         ask = min(krx.next_tick(price, security_type), session.upper_limit)
         bid = price
         depth = max(1, session.bar.volume // 400)
         volume = session.bar.volume * (step + 1) // len(session.path)
-        return Quote(code, self.now(), price, session.bar.open, max(walked), min(walked), session.previous_close,
+        return Quote(code, self._time_at(now), price, session.bar.open, max(walked), min(walked), session.previous_close,
                      session.upper_limit, session.lower_limit, bid, ask, depth, depth, volume)
 
     def previous_close(self, code: str) -> Decimal:

@@ -127,14 +127,22 @@ class _FifoGate:
         me = object()
         with self._cond:
             self._queue.append(me)
-            while self._queue[0] is not me:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    self._queue.remove(me)
-                    self._cond.notify_all()
-                    return False
-                self._cond.wait(remaining)
+            try:
+                while self._queue[0] is not me:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        self._drop(me)
+                        return False
+                    self._cond.wait(remaining)
+            except BaseException:  # Ctrl-C while queued: leave the line, or everyone behind waits forever
+                self._drop(me)
+                raise
         return True
+
+    def _drop(self, me: object) -> None:
+        """Take ``me`` out of the line (the lock held) and wake the others."""
+        self._queue.remove(me)
+        self._cond.notify_all()
 
     def leave(self) -> None:
         with self._cond:
@@ -209,7 +217,15 @@ class RateLimiter:
             budget.waiting += 1
         return time.monotonic()
 
-    def _finish(self, budget: _Budget, weight: int, started: float, admitted: bool, timeout_s: float | None) -> None:
+    def _abandon(self, budget: _Budget) -> None:
+        """A wait ended by an interrupt or a cancellation: no longer waiting, and no denial (the
+        caller gave up; the budget refused nothing). The interrupt itself goes on unchanged."""
+        with budget.lock:
+            budget.waiting -= 1
+        if self._listeners:
+            self._notify(budget.usage())
+
+    def _finish(self, budget: _Budget, weight: int, started: float, admitted: bool, timeout_s: float) -> None:
         waited = time.monotonic() - started
         with budget.lock:
             budget.waiting -= 1
@@ -240,6 +256,9 @@ class RateLimiter:
             weight: tokens to take (see :meth:`weight_of`).
             timeout_s: wait at most this long; None: the policy's ``max_wait_s`` (None: no bound).
 
+        An interrupt (``KeyboardInterrupt``) while waiting is raised as it is, and the caller
+        leaves the queue: nothing was taken and no one behind it is held up.
+
         Raises:
             RateLimitExceeded: no token within the wait (``retry_after_s`` set); nothing was taken.
             InvalidRequest: ``weight`` outside 1..the smallest window's limit.
@@ -256,20 +275,25 @@ class RateLimiter:
                     admitted = bool(budget.limiter.try_acquire(_ITEM, weight=weight, timeout=remaining))
                 finally:
                     budget.gate.leave()
-        finally:
-            self._finish(budget, weight, started, admitted, timeout)
+        except BaseException:  # KeyboardInterrupt (or any failure) while waiting: it goes on as it is
+            self._abandon(budget)
+            raise
+        self._finish(budget, weight, started, admitted, timeout)
 
     async def acquire_async(self, category: RateCategory = RateCategory.QUERY, weight: int = 1, timeout_s: float | None = None) -> None:
-        """:meth:`acquire` for asyncio: awaits without blocking the event loop."""
+        """:meth:`acquire` for asyncio: awaits without blocking the event loop. A cancellation
+        while waiting (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``) is raised as
+        ``CancelledError``, unchanged, and nothing is taken."""
         budget = self._budget(category)
         self._check(budget, weight)
         timeout = self._timeout(timeout_s)
         started = self._start(budget)
-        admitted = False
         try:
             admitted = await budget.limiter.try_acquire_async(_ITEM, weight=weight, timeout=timeout)
-        finally:
-            self._finish(budget, weight, started, admitted, timeout)
+        except BaseException:  # CancelledError (asyncio.wait_for, task.cancel()): it goes on as it is
+            self._abandon(budget)
+            raise
+        self._finish(budget, weight, started, admitted, timeout)
 
     def usage(self, category: RateCategory = RateCategory.QUERY) -> RateLimitUsage:
         """The budget ``category`` spends, as it stands now (FR-005)."""

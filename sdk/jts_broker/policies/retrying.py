@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 
 import grpc
 import tenacity
@@ -82,6 +83,30 @@ def retrying(policy: RetryPolicy, attempts_made: int = 0, path: str = "") -> ten
 def async_retrying(policy: RetryPolicy, attempts_made: int = 0, path: str = "") -> tenacity.AsyncRetrying:
     """The asyncio twin of :func:`retrying`."""
     return tenacity.AsyncRetrying(before_sleep=_before_sleep(path), **_options(policy, attempts_made))  # type: ignore[arg-type]
+
+
+class RecoveryBackoff:
+    """Delays between attempts to learn what a broken order call did (look the order up, then
+    send again or not): exponential from ``initial_backoff_s`` up to ``max_backoff_s``, never sooner
+    than a rate-limit refusal's ``retry_after_s``, and none that would end past ``budget_s``
+    seconds after the first failure.
+
+    Unlike the read retries, every failure that may pass is worth another attempt here (a lookup
+    refused for rate reasons included): giving up early can only end in "unknown".
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._deadline = time.monotonic() + policy.budget_s
+        self._delay = policy.initial_backoff_s
+
+    def next_delay(self, failure: BaseException) -> float | None:
+        """Seconds to wait before the next attempt after ``failure``; None when the budget is spent."""
+        wait = max(self._delay, float(getattr(failure, "retry_after_s", 0.0) or 0.0))
+        if time.monotonic() + wait >= self._deadline:
+            return None
+        self._delay = min(self._delay * 2, self._policy.max_backoff_s)
+        return wait
 
 
 def _reconnect_options(policy: ReconnectPolicy) -> dict[str, object]:
