@@ -25,23 +25,30 @@ redis-server:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	else echo "redis-server is needed by the tests: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; fi
 
-codegen: $(STAMP) ## Regenerate sdk/jts_broker/_generated from protos/ and codegen/templates/
+GENERATED := sdk/jts_broker/contract/_generated sdk/jts_broker/client/_generated
+
+codegen: $(STAMP) ## Regenerate the generated folders (contract/_generated, client/_generated) from protos/ and codegen/templates/
 	$(PY) -m codegen.generate
 
-codegen-check: $(STAMP) ## Fail when the committed generated code differs from a fresh generation
-	@tmp=$$(mktemp -d); \
-	$(PY) -m codegen.generate --out $$tmp/_generated >/dev/null && \
-	diff -r -x __pycache__ sdk/jts_broker/_generated $$tmp/_generated; rc=$$?; \
+codegen-check: $(STAMP) ## Fail when any committed generated file differs from a fresh generation (or a stray file sits among them)
+	@tmp=$$(mktemp -d); rc=0; \
+	$(PY) -m codegen.generate --out $$tmp >/dev/null || rc=1; \
+	for dir in $(GENERATED); do \
+		diff -r -x __pycache__ $$dir $$tmp/$${dir#sdk/jts_broker/} || rc=1; \
+	done; \
 	rm -rf $$tmp; \
 	if [ $$rc -ne 0 ]; then echo "generated code drifted from its sources: run 'make codegen' and commit"; exit 1; fi; \
 	echo "codegen-check: generated code is up to date"
 
 # The project's own templates' output is linted too (protoc's is not: it is not ours to style).
-TEMPLATED := $(addprefix sdk/jts_broker/_generated/,clients.py aio_clients.py gateway.py aio_gateway.py connection.py aio_connection.py mappers.py betterproto_mappers.py)
+TEMPLATED := $(addprefix sdk/jts_broker/client/_generated/,clients.py aio_clients.py gateway.py aio_gateway.py connection.py aio_connection.py) \
+	$(addprefix sdk/jts_broker/contract/_generated/,mappers.py betterproto_mappers.py)
 
-lint: $(STAMP) ## Lint with ruff (hand-written code and the templates' output)
+lint: $(STAMP) ## Ruff (hand-written code and the templates' output), mypy --strict on sdk/, and the import-layer contracts
 	$(VENV)/bin/ruff check sdk tests codegen bench
 	$(VENV)/bin/ruff check $(TEMPLATED)
+	$(VENV)/bin/mypy
+	PYTHONPATH=sdk $(VENV)/bin/lint-imports
 
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest

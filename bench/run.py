@@ -33,13 +33,13 @@ from pathlib import Path
 from reconnect import reconnect_bench  # bench/ is the script's folder
 
 from jts_broker import BrokerConfig, GrpcBrokerGateway, Market, RateBudget, RateLimit, RateLimiter, RateLimitPolicy, SecurityType, Symbol, Timeframe
-from jts_broker._generated import mappers as m
-from jts_broker._generated.betterproto.jts.broker import v1 as bp
-from jts_broker._generated.pb import market_data_pb2, market_data_pb2_grpc
-from jts_broker._transport.channel import open_channel
+from jts_broker.client.channel import open_channel
+from jts_broker.contract._generated import mappers as m
+from jts_broker.contract._generated.betterproto.jts.broker import v1 as bp
+from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc
 from jts_broker.domain.timeutil import start_of_day
 from jts_broker.paper.synthetic import daily_bars
-from jts_broker.simulator import SimulatorServer
+from jts_broker.server import SimulatorServer
 
 CODE = "900001"
 N_CANDLES = 10_000

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from jts_broker import GrpcBrokerGateway
-from jts_broker.config_file import load_config
+from jts_broker.client.config_file import load_config
 
 
 def main() -> None:

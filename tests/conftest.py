@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateLimit
-from jts_broker.simulator import SimulatorServer
+from jts_broker.server import SimulatorServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ACCOUNT = "50000001-01"
@@ -22,11 +22,13 @@ ACCOUNT = "50000001-01"
 
 @pytest.fixture(autouse=True)
 def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never read the developer's jts-broker config or write to their cache folder, and
-    subprocesses they start inherit the same."""
+    """Tests never read the developer's jts-broker config or write to their cache or data folders,
+    and subprocesses they start inherit the same. Each test has a data folder (the default order
+    journal) of its own: an order one test left unresolved is never reconciled by another."""
     home = tmp_path_factory.getbasetemp() / "xdg"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     for name in ("JTS_BROKER_CONFIG", "JTS_BROKER_TARGET", "JTS_BROKER_SERVE_TOKEN"):
         monkeypatch.delenv(name, raising=False)
 

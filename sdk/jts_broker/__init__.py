@@ -7,11 +7,25 @@ Prices are KRW ``Decimal``; times are tz-aware in Asia/Seoul; symbols are 6-char
         candles = gateway.get_candles("005930", Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 31))
 """
 
-from ._generated.aio_gateway import AsyncGrpcBrokerGateway
-from ._generated.gateway import GrpcBrokerGateway
+from .client._generated.aio_gateway import AsyncGrpcBrokerGateway
+from .client._generated.gateway import GrpcBrokerGateway
+from .client.offline_cache import OfflineCache
+from .client.registry import BrokerHealth, BrokerRegistry
 from .domain.config import AccountConfig, BrokerConfig, Secret, TlsConfig
 from .domain.connection import ConnectionStatusChange
-from .domain.enums import AccountType, BrokerType, ConnectionStatus, Market, OrderStatus, OrderType, SecurityType, Side, Timeframe, TimeInForce
+from .domain.enums import (
+    AccountType,
+    BrokerType,
+    ConnectionStatus,
+    JournalState,
+    Market,
+    OrderStatus,
+    OrderType,
+    SecurityType,
+    Side,
+    Timeframe,
+    TimeInForce,
+)
 from .domain.errors import (
     AccountNotFound,
     AuthenticationFailed,
@@ -36,13 +50,13 @@ from .domain.market_data import Candle, Quote, QuoteGap, Symbol
 from .domain.orders import limit_order, market_order, new_client_order_id
 from .domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
 from .domain.provenance import DataSource, ResultList
+from .domain.rate_limits import IRateLimiter, RateLimitUsage, WindowUsage
 from .domain.symbols import normalize_symbol
 from .domain.timeutil import KST
-from .domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
-from .gateways.mock import MockBrokerGateway
-from .offline_cache import OfflineCache
-from .policies.rate_limiter import RateLimiter, RateLimitUsage, WindowUsage
-from .registry import BrokerHealth, BrokerRegistry
+from .domain.trading import Account, Balance, JournalEntry, Order, OrderRequest, OrderResult, Position
+from .journal import OrderJournal
+from .mock import MockBrokerGateway
+from .policies.rate_limiter import RateLimiter
 
 __version__ = "0.1.0"
 
@@ -71,13 +85,17 @@ __all__ = [
     "GrpcBrokerGateway",
     "IAsyncBrokerGateway",
     "IBrokerGateway",
+    "IRateLimiter",
     "InvalidRequest",
+    "JournalEntry",
+    "JournalState",
     "JtsBrokerError",
     "Market",
     "MockBrokerGateway",
     "NotFound",
     "OfflineCache",
     "Order",
+    "OrderJournal",
     "OrderNotFound",
     "OrderRejected",
     "OrderRequest",

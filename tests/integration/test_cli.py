@@ -154,7 +154,7 @@ def test_serve_refuses_a_port_in_use():
 def test_limits_watch_sees_the_load_of_another_process(capsys, tmp_path):
     """`limits` reads a shared budget: the tokens another process takes show up, then expire."""
     from jts_broker import RateLimit, RateLimitPolicy
-    from jts_broker.simulator import SimulatorServer
+    from jts_broker.server import SimulatorServer
 
     with SimulatorServer(tick_interval_s=0, rate_limits=RateLimitPolicy.single(RateLimit(20))) as referee:
         host, port = referee.target.split(":")

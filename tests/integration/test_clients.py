@@ -10,10 +10,10 @@ import grpc
 import pytest
 
 from jts_broker import KST, BrokerConfig, RateLimit, RateLimiter, RetryPolicy, SymbolNotFound, Timeouts
-from jts_broker._generated import aio_clients, clients
-from jts_broker._generated import mappers as m
-from jts_broker._generated.pb import market_data_pb2, trading_pb2
-from jts_broker._transport.channel import open_aio_channel, open_channel
+from jts_broker.client._generated import aio_clients, clients
+from jts_broker.client.channel import open_aio_channel, open_channel
+from jts_broker.contract._generated import mappers as m
+from jts_broker.contract._generated.pb import market_data_pb2, trading_pb2
 from jts_broker.domain.enums import Timeframe
 
 pytestmark = pytest.mark.integration

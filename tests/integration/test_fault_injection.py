@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jts_broker import BrokerConfig, DeadlineExceeded, GrpcBrokerGateway, RateLimit, RetryPolicy, Side, Timeouts, limit_order
-from jts_broker.simulator.faults import FaultPlan
+from jts_broker.server.faults import FaultPlan
 from tests.conftest import ACCOUNT
 
 pytestmark = pytest.mark.integration

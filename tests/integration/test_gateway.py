@@ -124,7 +124,7 @@ def test_failures_are_typed_errors_chained_from_grpc(gateway, call, error, code)
 
 def test_the_simulator_refuses_malformed_orders_itself(simulator):
     """The server does not trust the client's checks: a raw request with quantity 0 is refused."""
-    from jts_broker._generated.pb import common_pb2, trading_pb2, trading_pb2_grpc
+    from jts_broker.contract._generated.pb import common_pb2, trading_pb2, trading_pb2_grpc
 
     with grpc.insecure_channel(simulator.target) as channel:
         stub = trading_pb2_grpc.TradingServiceStub(channel)

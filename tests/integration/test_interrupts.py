@@ -14,13 +14,16 @@ import pytest
 from jts_broker import (
     AsyncGrpcBrokerGateway,
     BrokerConfig,
+    JournalState,
+    OrderJournal,
     RateLimit,
     RetryPolicy,
     Side,
     limit_order,
 )
-from jts_broker.simulator import SimulatorServer
-from jts_broker.simulator.faults import FaultPlan
+from jts_broker.client.config_file import default_journal_path
+from jts_broker.server import SimulatorServer
+from jts_broker.server.faults import FaultPlan
 from tests.conftest import ACCOUNT, wait_until
 from tests.processes import free_port
 
@@ -68,6 +71,10 @@ def test_ctrl_c_during_order_recovery_says_the_order_may_exist(simulator):
     assert report["raised"] == "KeyboardInterrupt" and not report["unknown"]
     assert any("interrupted-1" in note and "get_order_by_client_id" in note for note in report["notes"])
     assert [o.client_order_id for o in simulator.broker.orders(ACCOUNT)] == ["interrupted-1"]  # placed once, and named
+    journal = OrderJournal(default_journal_path(), f"kis@{simulator.target}")
+    [entry] = journal.unresolved()  # the order journal knows it is open: the next connect() settles it
+    assert (entry.client_order_id, entry.state, entry.detail) == ("interrupted-1", JournalState.UNKNOWN, "interrupted (KeyboardInterrupt)")
+    journal.close()
 
 
 def test_ctrl_c_during_a_first_connect():
@@ -126,8 +133,9 @@ def test_a_cancelled_place_order_under_recovery_stays_cancelled_and_names_the_or
             task.cancel()
             with pytest.raises(asyncio.CancelledError) as caught:
                 await task
-            return caught.value
+            return caught.value, gateway.unresolved_orders()
 
-    error = asyncio.run(run())
+    error, unresolved = asyncio.run(run())
+    assert [(e.client_order_id, e.state) for e in unresolved] == [("cancelled-1", JournalState.UNKNOWN)]
     assert any("cancelled-1" in note for note in getattr(error, "__notes__", []))
     assert [o.client_order_id for o in simulator.broker.orders(ACCOUNT)] == ["cancelled-1"]

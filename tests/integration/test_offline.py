@@ -27,8 +27,8 @@ from jts_broker import (
     Timeouts,
     limit_order,
 )
-from jts_broker.registry import BrokerRegistry
-from jts_broker.simulator import SimulatorServer
+from jts_broker.client.registry import BrokerRegistry
+from jts_broker.server import SimulatorServer
 from tests.conftest import ACCOUNT, wait_until
 
 pytestmark = pytest.mark.integration

@@ -30,8 +30,8 @@ from jts_broker import (
     limit_order,
     new_client_order_id,
 )
-from jts_broker.simulator import SimulatorServer
-from jts_broker.simulator.faults import FaultPlan
+from jts_broker.server import SimulatorServer
+from jts_broker.server.faults import FaultPlan
 from tests.conftest import ACCOUNT, wait_until
 
 pytestmark = pytest.mark.integration
@@ -155,7 +155,8 @@ def test_orders_fail_fast_while_the_server_is_known_to_be_down(simulator):
 
 
 def test_a_reused_client_order_id_found_by_the_lookup_is_not_taken_for_this_order(simulator):
-    with GrpcBrokerGateway(_config(simulator)) as gateway:
+    # Without the order journal, which would refuse the reused id before sending (test_order_journal).
+    with GrpcBrokerGateway(_config(simulator, order_journal="none")) as gateway:
         first = gateway.place_order(_resting_buy(simulator, "reused"))
         # The second order's first attempt never arrives; the lookup then finds the first order,
         # which is not this one: the caller must hear that, not get the other order back.
@@ -200,8 +201,8 @@ def test_a_raw_place_order_without_a_client_order_id_is_refused(simulator):
     # The server deduplicates on the client order id: two identical requests without one must not make two orders.
     import grpc
 
-    from jts_broker._generated import mappers as m
-    from jts_broker._generated.pb import trading_pb2, trading_pb2_grpc
+    from jts_broker.contract._generated import mappers as m
+    from jts_broker.contract._generated.pb import trading_pb2, trading_pb2_grpc
 
     quote = simulator.market.quote(SYMBOL)
     request = trading_pb2.PlaceOrderRequest(account_id=ACCOUNT, symbol=SYMBOL, side=1, order_type=1, time_in_force=1, quantity=1,

@@ -25,7 +25,7 @@ from jts_broker import (
     Timeframe,
     limit_order,
 )
-from jts_broker.simulator import SimulatorServer
+from jts_broker.server import SimulatorServer
 from tests.conftest import ACCOUNT
 from tests.unit.test_rate_limiter import max_in_window
 

@@ -11,9 +11,9 @@ import pytest
 
 from jts_broker import AccountType, BrokerType, ConfigurationError, ConnectionStatus, GrpcBrokerGateway, MockBrokerGateway
 from jts_broker.cli.main import main
+from jts_broker.client.registry import BrokerRegistry
 from jts_broker.domain.trading import Account
-from jts_broker.registry import BrokerRegistry
-from jts_broker.simulator import SimulatorServer
+from jts_broker.server import SimulatorServer
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from jts_broker import (
     Timeouts,
     TlsConfig,
 )
-from jts_broker.simulator import SimulatorServer
-from jts_broker.simulator.auth import ServerTls
+from jts_broker.server import SimulatorServer
+from jts_broker.server.auth import ServerTls
 from tests.conftest import AsyncAsSync
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jts_broker import BrokerType, RateLimit, RateLimitPolicy
-from jts_broker.simulator import SimulatorServer
+from jts_broker.server import SimulatorServer
 from tests.processes import free_port
 from tests.unit.test_rate_limiter import max_in_window
 

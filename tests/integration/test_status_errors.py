@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from jts_broker import BrokerConfig, GrpcBrokerGateway, JtsBrokerError, RateLimit, RetryPolicy
-from jts_broker.simulator.faults import FaultPlan
+from jts_broker.server.faults import FaultPlan
 from tests.unit.test_status_mapping import EXPECTED
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def server():
-    from jts_broker.simulator import SimulatorServer
+    from jts_broker.server import SimulatorServer
 
     with SimulatorServer(tick_interval_s=0) as s:
         yield s

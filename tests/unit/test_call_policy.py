@@ -9,8 +9,8 @@ import grpc
 import pytest
 
 from jts_broker import BrokerUnavailable, OrderRejected, RateLimit, RateLimiter, RateLimitExceeded, RetryPolicy, Timeouts
-from jts_broker._generated import aio_clients, clients
-from jts_broker._generated.pb import common_pb2
+from jts_broker.client._generated import aio_clients, clients
+from jts_broker.contract._generated.pb import common_pb2
 from tests.unit.test_status_mapping import FakeRpcError
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jts_broker import AccountType, BrokerType, ConfigurationError, RateBudget
-from jts_broker.config_file import load_config, parse_config
+from jts_broker.client.config_file import load_config, parse_config
 
 FULL = """
 [brokers.creon]
@@ -78,7 +78,7 @@ def test_a_missing_file_is_a_configuration_error(tmp_path):
 def test_security_timeouts_reconnect_and_cache_are_read(tmp_path):
     from pathlib import Path
 
-    from jts_broker.config_file import parse_settings
+    from jts_broker.client.config_file import parse_settings
 
     settings = parse_settings(f"""
 [cache]
@@ -129,7 +129,7 @@ def test_errors_name_the_line_of_the_key(text, fragment):
 
 
 def test_search_order_and_not_found_names_every_path(tmp_path, monkeypatch):
-    from jts_broker.config_file import candidate_paths, find_config
+    from jts_broker.client.config_file import candidate_paths, find_config
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
@@ -154,7 +154,7 @@ def test_search_order_and_not_found_names_every_path(tmp_path, monkeypatch):
 
 def test_config_init_writes_a_valid_example_and_never_overwrites(tmp_path, capsys):
     from jts_broker.cli.main import main
-    from jts_broker.config_file import EXAMPLE, parse_settings
+    from jts_broker.client.config_file import EXAMPLE, parse_settings
 
     target = tmp_path / "sub" / "jts-broker.toml"
     assert main(["config", "init", "--path", str(target)]) == 0

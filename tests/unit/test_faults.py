@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from jts_broker.simulator.faults import FaultInjector, FaultPlan
+from jts_broker.server.faults import FaultInjector, FaultPlan
 
 
 @pytest.mark.parametrize(

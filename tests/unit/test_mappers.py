@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jts_broker._generated import betterproto_mappers as bpm
-from jts_broker._generated import mappers as pbm
-from jts_broker._generated.betterproto.jts.broker import v1 as bp
-from jts_broker._generated.pb import market_data_pb2, trading_pb2
+from jts_broker.contract._generated import betterproto_mappers as bpm
+from jts_broker.contract._generated import mappers as pbm
+from jts_broker.contract._generated.betterproto.jts.broker import v1 as bp
+from jts_broker.contract._generated.pb import market_data_pb2, trading_pb2
 from jts_broker.domain import enums
 from jts_broker.domain.errors import ServerError
 from jts_broker.domain.market_data import Candle, Quote, Symbol

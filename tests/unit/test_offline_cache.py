@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 
 from jts_broker import KST, Market, MockBrokerGateway, Timeframe
-from jts_broker._generated import mappers as m
+from jts_broker.client.offline_cache import OfflineCache, clear, summarize
+from jts_broker.contract._generated import mappers as m
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.provenance import DataSource
 from jts_broker.domain.timeutil import start_of_day
-from jts_broker.offline_cache import OfflineCache, clear, summarize
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_clear_by_scope_and_age_never_leaves_a_hole_in_a_candle_series(tmp_path,
     path = tmp_path / "c.sqlite"
     cache = OfflineCache(path, "kis@a:1")
     month_ago = datetime.now(KST) - timedelta(days=30)
-    monkeypatch.setattr("jts_broker.offline_cache.now_kst", lambda: month_ago)
+    monkeypatch.setattr("jts_broker.client.offline_cache.now_kst", lambda: month_ago)
     old_start, _, _ = _store_candles(cache, mock, "005930", date(2026, 3, 2), date(2026, 3, 6))  # fetched a month ago
     _store_candles(cache, mock, "000660", date(2026, 3, 2), date(2026, 3, 6))
     cache.put_quote(mock.get_quote("000660"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from jts_broker._generated.pb import common_pb2
-from jts_broker._transport.status import DETAIL_KEY, connect_failure, error_from_rpc, status_for_error
+from jts_broker.client.channel import connect_failure
+from jts_broker.contract._generated.pb import common_pb2
+from jts_broker.contract.status import DETAIL_KEY, error_from_rpc, status_for_error
 from jts_broker.domain import errors
 
 

@@ -10,9 +10,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from jts_broker.config_file import default_cache_path, load_settings
+from jts_broker.client.config_file import default_cache_path, load_settings
+from jts_broker.client.offline_cache import clear, summarize
 from jts_broker.domain.errors import ConfigurationError
-from jts_broker.offline_cache import clear, summarize
 
 from .args import days_arg
 from .render import console, dump_json, table

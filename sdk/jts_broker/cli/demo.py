@@ -17,7 +17,7 @@ from rich.console import Console
 
 from jts_broker import BrokerConfig, ConnectionStatus, GrpcBrokerGateway, OrderStatus, Side, Timeframe, limit_order
 from jts_broker.domain import krx
-from jts_broker.simulator import SimulatorServer
+from jts_broker.server import SimulatorServer
 
 from .render import record, table
 

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from jts_broker import BrokerType, RateLimiter, RateLimitPolicy
+from jts_broker import BrokerType, IRateLimiter, RateLimitPolicy
 
 BAR_WIDTH = 30
 
@@ -26,7 +26,7 @@ def _bar(fraction: float) -> Text:
     return Text("█" * filled, style=style) + Text("░" * (BAR_WIDTH - filled), style="dim")
 
 
-def usage_table(limiter: RateLimiter, title: str) -> Table:
+def usage_table(limiter: IRateLimiter, title: str) -> Table:
     t = Table(title=escape(title), title_justify="left")
     for column, justify in (("budget", "left"), ("window", "right"), ("usage", "left"), ("used", "right"), ("waiting", "right"),
                             ("wait p50", "right"), ("wait p95", "right"), ("denials", "right")):
@@ -51,7 +51,7 @@ def presets_table() -> Table:
     return t
 
 
-def show(console: Console, limiter: RateLimiter, name: str, watch: bool, interval_s: float, duration_s: float | None) -> None:
+def show(console: Console, limiter: IRateLimiter, name: str, watch: bool, interval_s: float, duration_s: float | None) -> None:
     backend = limiter.policy.backend
     title = f"{name}: {limiter.policy} [{backend}, key {limiter.policy.key}]; waits and denials: this process"
     note = Text("in-memory backend: only this process's calls are counted; share a budget with backend = sqlite:///... or redis://...",

@@ -31,9 +31,9 @@ from jts_broker import (
     Timeframe,
     Timeouts,
 )
-from jts_broker.config_file import CONFIG_ENV, find_config, load_settings
+from jts_broker.client.config_file import CONFIG_ENV, find_config, load_settings
+from jts_broker.client.registry import default_gateway
 from jts_broker.domain.trading import OrderRequest
-from jts_broker.registry import default_gateway
 
 from . import cache, demo, serve, status
 from .args import date_arg, krw_arg
@@ -149,8 +149,8 @@ def _run(args: argparse.Namespace, gateway: IBrokerGateway) -> None:
         result = gateway.place_order(order)
         _show(args, result, record(f"Order {result.order_id}" + (" (duplicate: already placed)" if result.duplicate else ""), result.order))
     elif cmd == "cancel":
-        order = gateway.cancel_order(args.order_id)
-        _show(args, order, record(f"Order {order.order_id}", order))
+        cancelled = gateway.cancel_order(args.order_id)
+        _show(args, cancelled, record(f"Order {cancelled.order_id}", cancelled))
     elif cmd == "limits":
         if args.json:
             print(dump_json({"budget": str(gateway.rate_limiter.policy), "usage": gateway.rate_limiter.usages()}))

@@ -20,7 +20,7 @@ TOKEN_ENV = "JTS_BROKER_SERVE_TOKEN"
 
 
 def _rate(text: str) -> tuple[str, float]:
-    from jts_broker.simulator.faults import FaultPlan
+    from jts_broker.server.faults import FaultPlan
 
     try:
         return FaultPlan.parse_rate(text)
@@ -54,9 +54,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jts_broker.simulator import SimulatorServer
-    from jts_broker.simulator.auth import ServerTls
-    from jts_broker.simulator.faults import FaultPlan
+    from jts_broker.server import SimulatorServer
+    from jts_broker.server.auth import ServerTls
+    from jts_broker.server.faults import FaultPlan
 
     emulate = BrokerType(args.emulate)
     limits = None

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from jts_broker.config_file import FILE_NAME, find_config, write_example
-from jts_broker.registry import BrokerRegistry
+from jts_broker.client.config_file import FILE_NAME, find_config, write_example
+from jts_broker.client.registry import BrokerRegistry
 
 from .render import console, dump_json
 

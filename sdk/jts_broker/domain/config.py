@@ -9,6 +9,9 @@ from .enums import AccountType, BrokerType
 from .errors import ConfigurationError
 from .policies import RateLimit, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
 
+DEFAULT_JOURNAL = "default"
+"""``BrokerConfig.order_journal``'s default: the journal file in the user data folder."""
+
 
 @dataclass(frozen=True, slots=True)
 class Secret:
@@ -106,6 +109,10 @@ class BrokerConfig:
             wrapped in :class:`Secret`, so it never appears in ``repr`` or logs.
         offline_cache: SQLite file of the offline cache: live reads are written to it, and served
             from it (marked ``DataSource.CACHE``) while the server is unreachable; None: no cache.
+        order_journal: SQLite file of the order journal (see ``jts_broker.journal``): every order
+            is written to it before it is sent and marked with the answer, and ``connect()``
+            settles what an earlier run left unresolved. ``"default"``: ``order-journal.sqlite``
+            in the user data folder; a path; ``"none"`` (or None): no journal.
     """
 
     broker_type: BrokerType = BrokerType.KIS
@@ -119,8 +126,15 @@ class BrokerConfig:
     tls: TlsConfig | None = None
     token: Secret | str | None = None
     offline_cache: Path | None = None
+    order_journal: Path | str | None = DEFAULT_JOURNAL
 
     def __post_init__(self) -> None:
+        if isinstance(self.order_journal, str) and self.order_journal != DEFAULT_JOURNAL:
+            if not self.order_journal.strip():
+                raise ConfigurationError('order_journal must be "default", "none" or a file path, got an empty string')
+            object.__setattr__(self, "order_journal", None if self.order_journal == "none" else Path(self.order_journal))
+        if isinstance(self.order_journal, Path):
+            object.__setattr__(self, "order_journal", self.order_journal.expanduser())
         if self.offline_cache is not None:
             object.__setattr__(self, "offline_cache", Path(self.offline_cache).expanduser())
         if isinstance(self.token, str):
@@ -136,6 +150,12 @@ class BrokerConfig:
         """``host:port`` as grpc expects it (IPv6 hosts in brackets)."""
         host = f"[{self.grpc_host}]" if ":" in self.grpc_host and not self.grpc_host.startswith("[") else self.grpc_host
         return f"{host}:{self.grpc_port}"
+
+    @property
+    def scope(self) -> str:
+        """``"<broker type>@<host>:<port>"``: how the offline cache and the order journal name
+        this connection's data in files that several connections share."""
+        return f"{self.broker_type.value}@{self.target}"
 
     @property
     def rate_limit_policy(self) -> RateLimitPolicy:

@@ -95,3 +95,23 @@ class Timeframe(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+
+
+class JournalState(StrEnum):
+    """Where an order of the order journal stands (``jts_broker.journal``)."""
+
+    SENDING = "sending"
+    """Written before the request left; the answer is awaited (or the sender died waiting)."""
+    UNKNOWN = "unknown"
+    """The call ended without an answer (``OrderStatusUnknown``, an interrupt): to be reconciled."""
+    PLACED = "placed"
+    """The broker holds the order (``order_id``, ``status`` as last seen)."""
+    REJECTED = "rejected"
+    """The broker refused it and recorded the refusal (``detail`` says why)."""
+    NOT_PLACED = "not_placed"
+    """Definitely not at the broker: refused before it was handled, or not found by a lookup
+    after its sender had ended."""
+
+    @property
+    def is_resolved(self) -> bool:
+        return self in (JournalState.PLACED, JournalState.REJECTED, JournalState.NOT_PLACED)

@@ -24,7 +24,7 @@ Errors that come from a gRPC call are raised ``from`` the ``grpc.RpcError`` (see
 ``__cause__``) and carry the status name (``status``, e.g. ``"UNAVAILABLE"``) and the server's
 structured detail: ``code`` (e.g. ``"TICK_SIZE"``), ``broker_code`` (e.g. KIS ``"EGW00201"``)
 and, where the server recorded one, ``order_id``.
-The mapping itself lives in one place, ``jts_broker._transport.status``.
+The mapping itself lives in one place, ``jts_broker.contract.status``.
 """
 
 from __future__ import annotations

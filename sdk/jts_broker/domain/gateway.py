@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from datetime import date, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from .config import BrokerConfig
 from .connection import ConnectionStatusChange, StatusListener
 from .enums import ConnectionStatus, Market, Timeframe
 from .market_data import Candle, Quote, QuoteGap, Symbol
 from .provenance import ResultList
-from .trading import Account, Balance, Order, OrderRequest, OrderResult, Position
+from .rate_limits import IRateLimiter
+from .trading import Account, Balance, JournalEntry, Order, OrderRequest, OrderResult, Position
+from .validation import DateLike
 
-if TYPE_CHECKING:  # the limiter is a policy object; the interface only names it
-    from ..policies.rate_limiter import RateLimiter
-
-DateLike = date | datetime
+__all__ = ["AsyncQuoteStream", "DateLike", "IAsyncBrokerGateway", "IBrokerGateway", "QuoteStream"]
 
 
 class QuoteStream(abc.ABC, Iterator[Quote | QuoteGap]):
@@ -88,7 +85,7 @@ class IBrokerGateway(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def rate_limiter(self) -> RateLimiter:
+    def rate_limiter(self) -> IRateLimiter:
         """The budget every call to the broker draws from (see ``RateLimiter.usage()``)."""
 
     @abc.abstractmethod
@@ -210,6 +207,22 @@ class IBrokerGateway(abc.ABC):
     def list_orders(self, account_id: str | None = None) -> list[Order]:
         """An account's orders of the current trading day, oldest first."""
 
+    @abc.abstractmethod
+    def unresolved_orders(self) -> list[JournalEntry]:
+        """The orders of the order journal (``config.order_journal``) whose outcome is not known:
+        sent without an answer, by this process or by one that ended; oldest first. Local: no
+        network call. [] without a journal."""
+
+    @abc.abstractmethod
+    def reconcile_orders(self) -> list[JournalEntry]:
+        """Settle the journal's unresolved orders that no live call is settling, by asking the
+        broker for each by its client order id (``connect()`` does this once); what is still
+        unresolved, oldest first.
+
+        Raises:
+            BrokerUnavailable: the broker could not be asked.
+        """
+
 
 class AsyncQuoteStream(abc.ABC, AsyncIterator[Quote | QuoteGap]):
     """An open quote subscription for asyncio: ``async for`` it; ``aclose()`` ends it. Breaks are
@@ -242,7 +255,7 @@ class IAsyncBrokerGateway(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def rate_limiter(self) -> RateLimiter: ...
+    def rate_limiter(self) -> IRateLimiter: ...
 
     @abc.abstractmethod
     async def connect(self) -> None: ...
@@ -302,3 +315,9 @@ class IAsyncBrokerGateway(abc.ABC):
 
     @abc.abstractmethod
     async def list_orders(self, account_id: str | None = None) -> list[Order]: ...
+
+    @abc.abstractmethod
+    def unresolved_orders(self) -> list[JournalEntry]: ...
+
+    @abc.abstractmethod
+    async def reconcile_orders(self) -> list[JournalEntry]: ...

@@ -10,7 +10,8 @@ from decimal import Decimal, InvalidOperation
 from .enums import OrderType, Side, TimeInForce
 from .errors import InvalidRequest
 from .symbols import normalize_symbol
-from .trading import OrderRequest
+from .trading import Order, OrderRequest
+from .validation import check_account_id
 
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 """The form of a client order id: 1-40 characters of letters, digits, ``_`` and ``-``."""
@@ -66,8 +67,7 @@ def check_order(order: OrderRequest) -> OrderRequest:
     """
     if not isinstance(order, OrderRequest):
         raise InvalidRequest(f"place_order takes an OrderRequest, not {type(order).__name__}")
-    if not order.account_id or not isinstance(order.account_id, str):
-        raise InvalidRequest("account_id must be a non-empty string")
+    check_account_id(order.account_id)
     symbol = normalize_symbol(order.symbol)
     for value, enum in ((order.side, Side), (order.order_type, OrderType), (order.time_in_force, TimeInForce)):
         if not isinstance(value, enum):
@@ -100,6 +100,15 @@ def check_client_order_id(value: object) -> str:
     if not isinstance(value, str) or not CLIENT_ORDER_ID.fullmatch(value):
         raise InvalidRequest(f"client_order_id must be 1-40 characters of [A-Za-z0-9_-], got {value!r}", code="INVALID_CLIENT_ORDER_ID")
     return value
+
+
+def is_same_order(order: Order | OrderRequest, request: OrderRequest) -> bool:
+    """Whether ``order`` (as the broker holds it, or as once sent) is the one ``request`` asks
+    for: the same account, symbol, side, type,
+    time in force, quantity and price. The broker's rule for a repeated client order id: the same
+    order again is a duplicate (nothing new is made), another order under it is refused."""
+    fields = ("account_id", "symbol", "side", "order_type", "time_in_force", "quantity", "price")
+    return all(getattr(order, f) == getattr(request, f) for f in fields)
 
 
 def limit_order(account_id: str, symbol: str, side: Side, quantity: int, price: Decimal | int | str, *, time_in_force: TimeInForce = TimeInForce.DAY, client_order_id: str = "") -> OrderRequest:

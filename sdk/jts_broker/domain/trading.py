@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .enums import AccountType, OrderStatus, OrderType, Side, TimeInForce
+from .enums import AccountType, JournalState, OrderStatus, OrderType, Side, TimeInForce
 from .provenance import DataSource, age_s
 
 
@@ -132,3 +132,37 @@ class OrderResult:
     @property
     def status(self) -> OrderStatus:
         return self.order.status
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One order of the journal.
+
+    Attributes:
+        scope: the broker connection it was sent on (``"<broker type>@<host>:<port>"``).
+        request: the order as sent (its ``client_order_id`` is the key).
+        state: see :class:`JournalState`.
+        order_id: the broker's order id, once known; empty before.
+        status: the order's status at the broker when last seen; None before.
+        detail: why it is REJECTED, NOT_PLACED or UNKNOWN, in words.
+        owner: the process that sent it (``host:pid:start``).
+        created_at, updated_at: tz-aware, Asia/Seoul.
+    """
+
+    scope: str
+    request: OrderRequest
+    state: JournalState
+    order_id: str
+    status: OrderStatus | None
+    detail: str
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def account_id(self) -> str:
+        return self.request.account_id
+
+    @property
+    def client_order_id(self) -> str:
+        return self.request.client_order_id

@@ -32,7 +32,7 @@ from decimal import ROUND_FLOOR, Decimal
 from jts_broker.domain import krx
 from jts_broker.domain.enums import OrderStatus, OrderType, SecurityType, Side, TimeInForce
 from jts_broker.domain.errors import AccountNotFound, DuplicateClientOrderId, OrderNotFound, OrderRejected
-from jts_broker.domain.orders import check_order
+from jts_broker.domain.orders import check_order, is_same_order
 from jts_broker.domain.timeutil import now_kst
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 
@@ -209,7 +209,7 @@ class PaperBroker:
             return OrderResult(working.snapshot())
 
     def _duplicate(self, working: _Working, request: OrderRequest) -> OrderResult:
-        if working.request != request:
+        if not is_same_order(working.snapshot(), request):
             raise DuplicateClientOrderId(
                 f"client order id {request.client_order_id} already names order {working.order_id} with other parameters",
                 code="DUPLICATE_CLIENT_ORDER_ID", order_id=working.order_id)

@@ -1,5 +1,5 @@
 """Policies translated to the libraries that run them: pyrate-limiter and tenacity."""
 
-from .rate_limiter import RateLimiter, RateLimitUsage, WindowUsage
+from .rate_limiter import RateLimiter
 
-__all__ = ["RateLimitUsage", "RateLimiter", "WindowUsage"]
+__all__ = ["RateLimiter"]

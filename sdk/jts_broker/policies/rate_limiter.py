@@ -24,12 +24,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pyrate_limiter import Limiter, Rate
 
 from jts_broker.domain.errors import InvalidRequest, RateLimitExceeded
 from jts_broker.domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy
+from jts_broker.domain.rate_limits import IRateLimiter, RateLimitUsage, WindowUsage
 
 from .buckets import TokenStore, open_store
 
@@ -38,59 +38,6 @@ log = logging.getLogger(__name__)
 BUFFER_MS = 2  # the margin lives in the windows; asyncio waiters pay this on every pacing step
 _ITEM = "jts"  # pyrate-limiter's item name; it does not split a bucket, so one name serves
 _RECENT_WAITS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class WindowUsage:
-    """One window of a budget: ``used`` of ``limit`` tokens in the last ``interval_s`` seconds."""
-
-    limit: int
-    interval_s: float
-    used: int
-
-    @property
-    def utilization(self) -> float:
-        return self.used / self.limit
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitUsage:
-    """A snapshot of one budget (FR-005).
-
-    Attributes:
-        category: what the budget is for (orders may share the query budget).
-        windows: each window's use, shortest first; with a shared backend, every process's tokens.
-        waiting: callers of this process waiting for a token now.
-        total: tokens this process took since start.
-        denials: calls of this process refused after their maximum wait.
-        wait_p50_s, wait_p95_s: waits of this process's recent calls (last 1,000), seconds.
-    """
-
-    category: RateCategory
-    windows: tuple[WindowUsage, ...]
-    waiting: int
-    total: int
-    denials: int
-    wait_p50_s: float
-    wait_p95_s: float
-
-    @property
-    def used(self) -> int:
-        """Tokens in the shortest window."""
-        return self.windows[0].used
-
-    @property
-    def limit(self) -> int:
-        return self.windows[0].limit
-
-    @property
-    def window_s(self) -> float:
-        return self.windows[0].interval_s
-
-    @property
-    def utilization(self) -> float:
-        """The fullest window's ``used / limit``, 0.0 to 1.0."""
-        return max(w.utilization for w in self.windows)
 
 
 def pyrate_rates(budget: RateBudget, margin_s: float) -> list[Rate]:
@@ -174,7 +121,7 @@ class _Budget:
         return RateLimitUsage(self.category, windows, waiting, total, denials, p50, p95)
 
 
-class RateLimiter:
+class RateLimiter(IRateLimiter):
     """The budgets of one broker connection, by category. Thread-safe.
 
     Args:

@@ -1,11 +1,12 @@
 """``RetryPolicy`` and ``ReconnectPolicy`` -> tenacity, in one place, for blocking and asyncio code.
 
-Only the statuses that mean "the call did not happen or may be tried again" are retried:
-UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. The generated clients retry read-only
-methods only, and make the first attempt themselves: tenacity takes over after a retryable
-failure, so the common case pays nothing for it. A rate-limit refusal is never retried sooner
-than the server's retry-after: a broker counts every refused call, and retrying into its window
-again is how accounts get suspended.
+Which failures are worth another attempt, and how long a server asked to wait, are the caller's
+to say (``retryable`` and ``retry_after``; the gRPC client passes the contract's rule, which
+retries only UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED): this module knows no wire.
+The generated clients retry read-only methods only, and make the first attempt themselves:
+tenacity takes over after a retryable failure, so the common case pays nothing for it. A
+rate-limit refusal is never retried sooner than the server's retry-after: a broker counts every
+refused call, and retrying into its window again is how accounts get suspended.
 """
 
 from __future__ import annotations
@@ -14,59 +15,57 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 
-import grpc
 import tenacity
 
-from jts_broker._transport.status import retry_after_s
 from jts_broker.domain.policies import ReconnectPolicy, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED})
+Retryable = Callable[[BaseException], bool]
+"""Whether a failure is worth another attempt."""
+RetryAfter = Callable[[BaseException], float]
+"""Seconds the server asked the caller to wait after a failure (0.0 when it did not say)."""
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """True for a gRPC error (grpc.aio's included) whose status is worth another attempt."""
-    return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() in RETRYABLE
+def first_delay_s(policy: RetryPolicy, retry_after_s: float) -> float:
+    """Seconds before the first retry: the policy's initial backoff, or the server's retry-after
+    when it asked for longer."""
+    return max(policy.initial_backoff_s, retry_after_s)
 
 
-def first_delay_s(policy: RetryPolicy, exc: BaseException) -> float:
-    """Seconds before the first retry after ``exc``: the policy's initial backoff, or the
-    server's retry-after when it asked for longer."""
-    return max(policy.initial_backoff_s, retry_after_s(exc))
-
-
-def _at_least_retry_after(backoff: tenacity.wait.wait_base) -> object:
+def _at_least_retry_after(backoff: tenacity.wait.wait_base, retry_after: RetryAfter) -> Callable[[tenacity.RetryCallState], float]:
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        return max(backoff(state), retry_after_s(exc) if exc is not None else 0.0)
+        return max(backoff(state), retry_after(exc) if exc is not None else 0.0)
 
     return wait
 
 
 @functools.lru_cache(maxsize=64)  # the strategy objects are stateless: build them once per policy
-def _options(policy: RetryPolicy, attempts_made: int) -> dict[str, object]:
+def _options(policy: RetryPolicy, attempts_made: int, retryable: Retryable, retry_after: RetryAfter) -> dict[str, object]:
     return {
         # stop_before_delay, not stop_after_delay: the latter overshoots the budget by one sleep,
         # and a retry-after beyond the budget ends the retries with the RateLimitExceeded.
         "stop": tenacity.stop_after_attempt(max(1, policy.max_attempts - attempts_made)) | tenacity.stop_before_delay(policy.budget_s),
         # Jitter up to one initial backoff spreads clients that failed together (tenacity defaults to 1 s).
         "wait": _at_least_retry_after(tenacity.wait_exponential_jitter(
-            multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.initial_backoff_s)),
-        "retry": tenacity.retry_if_exception(is_retryable),
-        "reraise": True,  # hand the gRPC error itself to the status mapping
+            multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.initial_backoff_s), retry_after),
+        "retry": tenacity.retry_if_exception(retryable),
+        "reraise": True,  # hand the failure itself to the caller's error mapping
     }
 
 
 def log_retry(path: str, exc: BaseException, delay_s: float) -> None:
-    """One WARNING per retried call: a retry costs a rate-limit token, and a RESOURCE_EXHAUSTED
-    from the server means the broker counted a call over its limit."""
-    code = exc.code() if isinstance(exc, grpc.RpcError) and hasattr(exc, "code") else None
-    log.warning("%s failed (%s); retrying in %.2f s", path, code.name if code else type(exc).__name__, delay_s)
+    """One WARNING per retried call: a retry costs a rate-limit token, and a refusal for rate
+    reasons means the broker counted a call over its limit. Names the failure's status code when
+    it has one (``exc.code().name``, as gRPC errors do)."""
+    code = exc.code() if callable(getattr(exc, "code", None)) else None  # type: ignore[attr-defined]
+    log.warning("%s failed (%s); retrying in %.2f s", path, getattr(code, "name", None) or type(exc).__name__, delay_s)
 
 
-def _before_sleep(path: str) -> object:
+def _before_sleep(path: str) -> Callable[[tenacity.RetryCallState], None]:
     def before_sleep(state: tenacity.RetryCallState) -> None:
         if state.outcome is not None and (exc := state.outcome.exception()) is not None:
             log_retry(path, exc, state.upcoming_sleep)
@@ -74,15 +73,17 @@ def _before_sleep(path: str) -> object:
     return before_sleep
 
 
-def retrying(policy: RetryPolicy, attempts_made: int = 0, path: str = "") -> tenacity.Retrying:
-    """A tenacity ``Retrying`` for the attempts ``policy`` allows after ``attempts_made``; each
-    retry of RPC ``path`` is logged (:func:`log_retry`)."""
-    return tenacity.Retrying(before_sleep=_before_sleep(path), **_options(policy, attempts_made))  # type: ignore[arg-type]
+def retrying(policy: RetryPolicy, retryable: Retryable, retry_after: RetryAfter, *, attempts_made: int = 0, path: str = "") -> tenacity.Retrying:
+    """A tenacity ``Retrying`` for the attempts ``policy`` allows after ``attempts_made``, retrying
+    what ``retryable`` accepts no sooner than ``retry_after`` says; each retry of RPC ``path`` is
+    logged (:func:`log_retry`)."""
+    return tenacity.Retrying(before_sleep=_before_sleep(path), **_options(policy, attempts_made, retryable, retry_after))  # type: ignore[arg-type]
 
 
-def async_retrying(policy: RetryPolicy, attempts_made: int = 0, path: str = "") -> tenacity.AsyncRetrying:
+def async_retrying(policy: RetryPolicy, retryable: Retryable, retry_after: RetryAfter, *, attempts_made: int = 0,
+                   path: str = "") -> tenacity.AsyncRetrying:
     """The asyncio twin of :func:`retrying`."""
-    return tenacity.AsyncRetrying(before_sleep=_before_sleep(path), **_options(policy, attempts_made))  # type: ignore[arg-type]
+    return tenacity.AsyncRetrying(before_sleep=_before_sleep(path), **_options(policy, attempts_made, retryable, retry_after))  # type: ignore[arg-type]
 
 
 class RecoveryBackoff:

@@ -1,1 +1,0 @@
-"""gRPC plumbing shared by the clients, the gateways and the simulator. Private."""

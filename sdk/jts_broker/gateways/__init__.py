@@ -1,1 +1,0 @@
-"""Gateway implementations of ``IBrokerGateway``: over gRPC, and in memory."""
