@@ -12,15 +12,16 @@ help: ## Show the targets
 install: $(STAMP) ## Create .venv and install the SDK with its dev tools (editable)
 
 $(STAMP): pyproject.toml
-	@command -v redis-server >/dev/null || $(MAKE) --no-print-directory redis-server
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The shared-budget tests start a real redis-server of their own on a free loopback port.
+# The shared-budget tests start a real redis-server of their own on a free loopback port. Only
+# the tests need it: the demo and the SDK run without it, as any user.
 redis-server:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	@command -v redis-server >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing redis-server (Debian package) for the shared-budget tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	else echo "redis-server is needed by the tests: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; fi
@@ -50,8 +51,8 @@ lint: $(STAMP) ## Ruff (hand-written code and the templates' output), mypy --str
 	$(VENV)/bin/mypy
 	PYTHONPATH=sdk $(VENV)/bin/lint-imports
 
-test: $(STAMP) ## Run the test suite
-	$(PY) -m pytest
+test: $(STAMP) redis-server ## Run the test suite (installs redis-server as root on Debian when missing) and print line coverage of sdk/
+	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 demo: $(STAMP) ## Start the simulator in-process and walk through the main job over real gRPC
 	$(VENV)/bin/jts-broker demo

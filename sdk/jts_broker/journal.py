@@ -248,6 +248,10 @@ class OrderJournal:
         found = self._select("account_id = ? AND client_order_id = ?", (account_id, client_order_id))
         return found[0] if found else None
 
+    def find(self, client_order_id: str) -> list[JournalEntry]:
+        """The entries of ``client_order_id`` in every account of this scope."""
+        return self._select("client_order_id = ?", (client_order_id,))
+
     def by_order_id(self, order_id: str) -> JournalEntry | None:
         """The entry bound to the broker's order id ``order_id``, or None."""
         found = self._select("order_id = ?", (order_id,))

@@ -25,14 +25,16 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_candles_as_json_keep_exact_prices(capsys, simulator):
     code, out, _ = run(capsys, "--target", simulator.target, "--json", "candles", "005930", "--start", "2024-01-02", "--end", "2024-01-02")
     assert code == 0
-    [candle] = json.loads(out)
+    answer = json.loads(out)
+    assert (answer["source"], answer["cached_at"], answer["age_s"]) == ("live", None, 0.0)  # every list says where it came from
+    [candle] = answer["items"]
     assert candle == {"time": "2024-01-02T00:00:00+09:00", "open": "78200", "high": "79800", "low": "78200", "close": "79600", "volume": 17142847}
 
 
 def test_options_after_the_command_work_too(capsys, simulator):
     # The form of the README and the issue: `jts-broker --target T candles 005930 ... --json`.
     code, out, _ = run(capsys, "--target", simulator.target, "candles", "005930", "--start", "2024-01-02", "--end", "2024-01-02", "--json")
-    assert code == 0 and json.loads(out)[0]["close"] == "79600"
+    assert code == 0 and json.loads(out)["items"][0]["close"] == "79600"
     code, out, _ = run(capsys, "quote", "005930", "--json", "--target", simulator.target)
     assert code == 0 and json.loads(out)["symbol"] == "005930"
     code, out, _ = run(capsys, "--json", "--target", simulator.target, "quote", "005930")  # before: not undone by the command
@@ -58,7 +60,8 @@ def test_buy_positions_orders_cancel(capsys, simulator):
     code, out, _ = run(capsys, *target, "--json", "buy", "005930", "3", "--price", ask)
     assert code == 0 and json.loads(out)["order"]["status"] == "filled"
     code, out, _ = run(capsys, *target, "--json", "positions")
-    assert json.loads(out)[0]["quantity"] == 3
+    [position] = json.loads(out)["items"]
+    assert (position["quantity"], position["symbol_name"]) == (3, "삼성전자")
     code, out, _ = run(capsys, *target, "--json", "buy", "005930", "1", "--price", "150000")
     order_id = json.loads(out)["order"]["order_id"]
     code, out, _ = run(capsys, *target, "--json", "cancel", order_id)
@@ -117,14 +120,14 @@ def serve_and_query(data_dir: Path | None, *query: str) -> tuple[str, str]:
 
 def test_serve_and_query_as_separate_processes():
     out, err = serve_and_query(None, "candles", "005930", "--start", "2024-01-02", "--end", "2024-01-02")
-    assert json.loads(out)[0]["close"] == "79600", err
+    assert json.loads(out)["items"][0]["close"] == "79600", err
 
 
 def test_serve_a_folder_of_csvs(tmp_path):
     (tmp_path / "123450.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1000,1100,990,1050,500\n"
                                          "2024-01-03,1050,1060,1000,1010,700\n2024-01-04,1010,1020,1000,1005,300\n")
     out, err = serve_and_query(tmp_path, "candles", "123450", "--start", "2024-01-01", "--end", "2024-01-31")
-    candles = json.loads(out)
+    candles = json.loads(out)["items"]
     assert [c["close"] for c in candles[:2]] == ["1050", "1010"], err
     # The latest day is the replayed session, still at its opening price.
     assert (candles[2]["time"], candles[2]["open"], candles[2]["close"]) == ("2024-01-04T00:00:00+09:00", "1010", "1010")
@@ -142,10 +145,9 @@ def test_serve_refuses_a_port_in_use():
     first = cli("serve", "--port", str(port), "--tick-interval", "0")
     try:
         assert str(port) in first.stdout.readline()
-        started = time.monotonic()
         second = cli("serve", "--port", str(port))
         _, err = second.communicate(timeout=60)
-        assert second.returncode == 1 and "cannot bind" in err and time.monotonic() - started < 60
+        assert second.returncode == 1 and "cannot bind" in err
     finally:
         first.terminate()
         first.wait(timeout=30)
@@ -208,7 +210,7 @@ def test_serve_with_lost_order_responses_still_places_each_order_once():
         assert json.loads(out)["order"]["client_order_id"] == "cli-once"
         listing = cli(*target, "--json", "orders")
         out, _ = listing.communicate(timeout=60)
-        assert [o["client_order_id"] for o in json.loads(out)] == ["cli-once"]
+        assert [o["client_order_id"] for o in json.loads(out)["items"]] == ["cli-once"]
     finally:
         server.terminate()
         server.wait(timeout=30)

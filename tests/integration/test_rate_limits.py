@@ -90,10 +90,9 @@ def test_a_bounded_wait_raises_before_any_network_call(simulator):
     policy = RateLimitPolicy(RateBudget.of((1, 5.0)), max_wait_s=0.1)
     gateway = GrpcBrokerGateway(BrokerConfig.from_target(simulator.target, rate_limit=policy))
     gateway.get_quote("005930")
-    started = time.monotonic()
-    with pytest.raises(RateLimitExceeded) as info:
+    with pytest.raises(RateLimitExceeded) as info:  # rather than the token of the next 5-s window
         gateway.get_quote("005930")
-    assert time.monotonic() - started < 1.0 and info.value.retry_after_s > 0 and info.value.code == "LOCAL_RATE_LIMIT"
+    assert info.value.retry_after_s > 0 and info.value.code == "LOCAL_RATE_LIMIT"
     assert info.value.__cause__ is None  # refused locally: nothing was sent
     usage = gateway.rate_limiter.usage()
     assert (usage.total, usage.denials) == (1, 1)

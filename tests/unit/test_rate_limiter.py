@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from jts_broker import BrokerType, InvalidRequest, RateLimit, RateLimiter, RateLimitExceeded
+from jts_broker import BrokerType, InvalidRequest, RateCategory, RateLimit, RateLimiter, RateLimitExceeded
 from jts_broker.domain.errors import ConfigurationError
+from tests.conftest import wait_until
 
 
 def max_in_window(stamps: list[float], window_s: float) -> int:
@@ -161,17 +162,16 @@ def test_policy_checks_its_values():
             RateLimitPolicy(budget, **bad)
 
 
-def in_order_fraction(served: list[int]) -> float:
-    pairs = [(a, b) for x, a in enumerate(served) for b in served[x + 1:]]
-    return sum(a < b for a, b in pairs) / len(pairs)
-
-
 def test_waiting_threads_are_served_in_arrival_order():
+    # Each thread arrives once the one before it is in line: the order of arrival is known, and
+    # the FIFO gate must serve exactly that order (pyrate-limiter alone serves about half of the
+    # pairs in order; `make bench` measures arrivals that race).
     served: list[int] = []
     lock = threading.Lock()
     with RateLimiter(RateLimit(5, 0.5)) as limiter:
         for _ in range(5):
             limiter.acquire()
+        line = limiter._budgets[RateCategory.QUERY].gate._queue
 
         def wait(i: int) -> None:
             limiter.acquire()
@@ -182,10 +182,10 @@ def test_waiting_threads_are_served_in_arrival_order():
         for i in range(12):
             threads.append(threading.Thread(target=wait, args=(i,)))
             threads[-1].start()
-            time.sleep(0.01)
+            wait_until(lambda i=i: len(line) + len(served) >= i + 1, what=f"thread {i} in line")
         for t in threads:
             t.join()
-    assert in_order_fraction(served) >= 0.9  # pyrate-limiter alone: about 0.5
+    assert served == list(range(12))
 
 
 def test_waiting_coroutines_are_served_in_arrival_order():
@@ -202,11 +202,14 @@ def test_waiting_coroutines_are_served_in_arrival_order():
             tasks = []
             for i in range(12):
                 tasks.append(asyncio.create_task(wait(i)))
-                await asyncio.sleep(0.01)
+                while limiter.usage().waiting + len(served) < i + 1:  # task i has reached the limiter
+                    await asyncio.sleep(0)
+                for _ in range(3):  # and its turn at pyrate-limiter's lock (the loop runs ready tasks in order)
+                    await asyncio.sleep(0)
             await asyncio.gather(*tasks)
         return served
 
-    assert in_order_fraction(asyncio.run(scenario())) >= 0.9
+    assert asyncio.run(scenario()) == list(range(12))
 
 
 def test_a_queued_caller_gives_up_at_its_own_deadline():
@@ -215,9 +218,7 @@ def test_a_queued_caller_gives_up_at_its_own_deadline():
         head = threading.Thread(target=limiter.acquire)  # waits about 2 s at the head of the line
         head.start()
         time.sleep(0.05)
-        started = time.monotonic()
-        with pytest.raises(RateLimitExceeded):
+        with pytest.raises(RateLimitExceeded):  # rather than its turn, about 2 s later
             limiter.acquire(timeout_s=0.2)
-        assert time.monotonic() - started < 1.0
         head.join()
         assert limiter.usage().denials == 1 and limiter.usage().total == 2

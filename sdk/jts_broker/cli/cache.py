@@ -25,7 +25,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         a = actions.add_parser(name, help=help_text, parents=[common])
         a.add_argument("--path", type=Path, help="the cache file (default: the config's [cache] path, else the user cache folder)")
     clear_parser = actions.choices["clear"]
-    clear_parser.add_argument("--scope", metavar="NAME", help="only this server's data, as `cache info` names it (e.g. kis@10.0.0.5:50551)")
+    clear_parser.add_argument("--scope", metavar="NAME",
+                              help="only this server's data: a broker of the config file, or a scope as `cache info` names it (kis@10.0.0.5:50551)")
     clear_parser.add_argument("--older-than", type=days_arg, metavar="DAYS", help="only data stored more than DAYS days ago")
 
 
@@ -45,11 +46,28 @@ def cache_path(args: argparse.Namespace) -> Path:
     return settings.cache_path
 
 
+def _scope(args: argparse.Namespace) -> str | None:
+    """``--scope`` as the cache names it: a broker of the config file by its name, or the scope itself."""
+    if args.scope is None:
+        return None
+    try:
+        brokers = load_settings(args.config).brokers
+    except ConfigurationError:
+        return str(args.scope)  # no config: only cache scopes can be meant
+    return brokers[args.scope].scope if args.scope in brokers else str(args.scope)
+
+
 def run(args: argparse.Namespace) -> int:
     path = cache_path(args)
     if args.action == "clear":
-        deleted = clear(path, scope=args.scope, older_than_s=args.older_than * 86400 if args.older_than is not None else None)
-        print(f"{path}: deleted {deleted} rows")
+        scope = _scope(args)
+        held = [s.scope for s in summarize(path)]
+        if scope is not None and scope not in held:
+            named = f" ({scope})" if scope != args.scope else ""
+            print(f"{path}: nothing cached for {args.scope}{named}; nothing deleted (cached: {', '.join(held) or 'nothing'})")
+            return 0
+        deleted = clear(path, scope=scope, older_than_s=args.older_than * 86400 if args.older_than is not None else None)
+        print(f"{path}: deleted {deleted} rows" + (f" of {args.scope}" if scope is not None else ""))
         return 0
     scopes = summarize(path)
     if args.json:

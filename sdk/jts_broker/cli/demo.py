@@ -3,15 +3,19 @@
 Starts the simulator in-process on a free loopback port, connects ``GrpcBrokerGateway`` to it
 and walks through what a trading script does: find a symbol, read candles and a quote, check the
 paper balance, buy (filled), look at positions, place an order away from the market and cancel
-it, list orders, show the rate-limit budget the calls drew from, and restart the server under
-the connected gateway to show it reconnect by itself.
+it, list orders, show the rate-limit budget the calls drew from and the order journal that
+recorded every order, and restart the server under the connected gateway to show it reconnect
+by itself. It writes nothing outside a temporary folder (the journal lives there), so any user
+can run it.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from rich.console import Console
 
@@ -25,10 +29,11 @@ CODE = "005930"
 
 
 def run(console: Console) -> None:
-    with SimulatorServer(tick_interval_s=0) as server:
+    with SimulatorServer(tick_interval_s=0) as server, tempfile.TemporaryDirectory(prefix="jts-demo-") as scratch:
         console.print(f"[bold]Simulator[/] serving real KRX prices on {server.target} "
                       f"(replayed session {server.market.session_date}, {len(server.market.symbols()):,} listed symbols)\n")
-        with GrpcBrokerGateway(BrokerConfig.from_target(server.target)) as gateway:
+        journal = Path(scratch) / "order-journal.sqlite"
+        with GrpcBrokerGateway(BrokerConfig.from_target(server.target, order_journal=journal)) as gateway:
             found = gateway.get_symbols("삼성전자")
             console.print(table("1. Symbol search: '삼성전자'", found, ["code", "name", "market", "security_type", "sector"]))
 
@@ -62,8 +67,11 @@ def run(console: Console) -> None:
             console.print(table("8. Today's orders", orders, ["order_id", "side", "quantity", "price", "status", "filled_quantity", "average_fill_price"],
                                 numeric=["quantity", "price", "filled_quantity", "average_fill_price"]))
 
+            recorded = gateway.order_journal.entries() if gateway.order_journal else []
+            console.print(f"9. Order journal {journal.name}: {len(recorded)} orders written down before they left, "
+                          f"{len(gateway.unresolved_orders())} unresolved (a crashed run's would be settled by the next connect())")
             usage = gateway.rate_limiter.usage()
-            console.print(f"9. Rate limit ({gateway.config.broker_type.value.upper()} budget {gateway.rate_limiter.rate_limit}): "
+            console.print(f"10. Rate limit ({gateway.config.broker_type.value.upper()} budget {gateway.rate_limiter.rate_limit}): "
                           f"{usage.total} calls made, {usage.used}/{usage.limit} in the last {usage.window_s:g} s window, "
                           f"{usage.waiting} waiting")
             latency_ms = gateway.check_health() * 1000
@@ -75,7 +83,7 @@ def run(console: Console) -> None:
             # Listeners are told on the gateway's status thread: wait until ours has heard it too.
             while (gateway.status is not ConnectionStatus.CONNECTED or changes[-1] != "connected") and time.monotonic() < deadline:
                 time.sleep(0.01)
-            console.print(f"10. Health check {latency_ms:.1f} ms; server restarted: status {' -> '.join(changes)}; "
+            console.print(f"11. Health check {latency_ms:.1f} ms; server restarted: status {' -> '.join(changes)}; "
                           f"reads resumed by themselves (quote {after.price:,})")
             if bought.status is not OrderStatus.FILLED or cancelled.status is not OrderStatus.CANCELLED:
                 raise SystemExit(f"demo failed: buy {bought.status.value}, cancel {cancelled.status.value}")

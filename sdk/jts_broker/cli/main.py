@@ -5,8 +5,12 @@ config file when there is one (``--config``, ``$JTS_BROKER_CONFIG``, ``./jts-bro
 user config folder; ``--broker`` picks one, default the first), else ``--target`` (default
 ``$JTS_BROKER_TARGET`` or 127.0.0.1:50551, where ``jts-broker serve`` listens). An explicit
 ``--target`` (or ``$JTS_BROKER_TARGET``) without ``--config`` skips the search; with it, it
-overrides the broker's address. Errors print one line on stderr and exit 1 (2 for a usage
-mistake); ``--json`` prints machine-readable output with exact decimal strings.
+overrides the broker's address. ``--json`` prints machine-readable output with exact decimal
+strings.
+
+Exit codes: 0 done; 1 an error (one line on stderr), or no data where some was asked for; 2 a
+usage mistake (one line on stderr); 130 interrupted (Ctrl-C); 141 the reader of the output went
+away (``| head``), quietly.
 """
 
 from __future__ import annotations
@@ -18,31 +22,25 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from jts_broker import (
-    BrokerConfig,
-    ConfigurationError,
-    IBrokerGateway,
-    JtsBrokerError,
-    Market,
-    OrderType,
-    Side,
-    Timeframe,
-    Timeouts,
-)
+from jts_broker import BrokerConfig, ConfigurationError, JtsBrokerError, Market, Timeframe, Timeouts, __version__
 from jts_broker.client.config_file import CONFIG_ENV, find_config, load_settings
 from jts_broker.client.registry import default_gateway
-from jts_broker.domain.trading import OrderRequest
 
-from . import cache, demo, serve, status
+from . import cache, commands, demo, serve, status
 from .args import date_arg, krw_arg
-from .limits import show as show_limits
-from .render import console, dump_json, record, table
+from .render import console
 
 DEFAULT_TARGET = "127.0.0.1:50551"
 DEFAULT_CONNECT_S = 3.0
-PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a usage mistake on one line (exit 2) that names the command's help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _connection_options(p: argparse.ArgumentParser, *, with_defaults: bool) -> None:
@@ -62,14 +60,16 @@ def _connection_options(p: argparse.ArgumentParser, *, with_defaults: bool) -> N
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jts-broker", description="Korean stock brokers through the JTS gRPC gateway; paper-trading simulator included.")
+    p = Parser(prog="jts-broker", description="Korean stock brokers through the JTS gRPC gateway; paper-trading simulator included.")
+    p.add_argument("--version", action="version", version=f"jts-broker {__version__}")
     _connection_options(p, with_defaults=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     _connection_options(common, with_defaults=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def client(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, parents=[common])
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, parents=[common])
+        return parser
 
     serve.add_parser(sub)
 
@@ -85,12 +85,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--end", type=date_arg, required=True, help="last trading date (included), YYYY-MM-DD")
     s.add_argument("--timeframe", default="day", choices=[t.value for t in Timeframe])
 
-    s = client("quote", "latest quote")
-    s.add_argument("code")
+    s = client("quote", "latest quotes")
+    s.add_argument("codes", nargs="+", metavar="CODE")
 
-    for name, help_text in (("balance", "cash and valuation"), ("positions", "open positions"), ("orders", "today's orders")):
+    s = client("stream", "live quotes and the gaps of a broken stream, until Ctrl-C")
+    s.add_argument("codes", nargs="+", metavar="CODE")
+
+    for name, help_text in (("balance", "cash and valuation"), ("positions", "open positions")):
         s = client(name, help_text)
         s.add_argument("--account", help="account id (default: the first)")
+    s = client("orders", "today's orders, or (--unresolved) the order journal's open ones")
+    s.add_argument("--account", help="account id (default: the first)")
+    s.add_argument("--unresolved", action="store_true",
+                   help="orders sent without an answer (a crash, a lost connection), after asking the broker about them")
+    s = client("order", "one order, by its broker order id or its client order id")
+    s.add_argument("order_id", nargs="?", help="the broker's order id")
+    s.add_argument("--client-order-id", metavar="ID", help="the client order id it was placed with")
+    s.add_argument("--account", help="account id of --client-order-id (default: the first)")
 
     for side in ("buy", "sell"):
         s = client(side, f"place a {side} order (limit with --price, else market)")
@@ -111,51 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--interval", type=float, default=0.25, metavar="S", help="seconds between redraws (default: %(default)s)")
     s.add_argument("--duration", type=float, metavar="S", help="stop watching after S seconds")
     return p
-
-
-def _show(args: argparse.Namespace, value: Any, render: Any) -> None:
-    if args.json:
-        print(dump_json(value))
-    else:
-        console().print(render)
-
-
-def _run(args: argparse.Namespace, gateway: IBrokerGateway) -> None:
-    cmd = args.command
-    if cmd == "symbols":
-        found = gateway.get_symbols(args.search, Market(args.market) if args.market else None)
-        _show(args, found, table(f"{len(found):,} symbols", found, ["code", "name", "market", "security_type", "sector", "listed_date"]))
-    elif cmd == "candles":
-        candles = gateway.get_candles(args.code, Timeframe(args.timeframe), args.start, args.end)
-        _show(args, candles, table(f"{args.code.upper()} {args.timeframe} candles, KRW ({len(candles)})", candles, ["time", *PRICE_COLUMNS], numeric=PRICE_COLUMNS))
-    elif cmd == "quote":
-        quote = gateway.get_quote(args.code)
-        _show(args, quote, record(f"Quote of {quote.symbol}", quote))
-    elif cmd == "balance":
-        balance = gateway.get_balance(args.account)
-        _show(args, balance, record(f"Balance of {balance.account_id} (KRW)", balance))
-    elif cmd == "positions":
-        positions = gateway.get_positions(args.account)
-        numeric = ["quantity", "sellable_quantity", "average_price", "last_price", "market_value", "unrealized_pnl"]
-        _show(args, positions, table("Positions", positions, ["account_id", "symbol", *numeric], numeric=numeric))
-    elif cmd == "orders":
-        orders = gateway.list_orders(args.account)
-        cols = ["order_id", "symbol", "side", "order_type", "quantity", "price", "status", "filled_quantity", "average_fill_price", "reject_reason"]
-        _show(args, orders, table("Orders", orders, cols, numeric=["quantity", "price", "filled_quantity", "average_fill_price"]))
-    elif cmd in ("buy", "sell"):
-        account = args.account or gateway.get_accounts()[0].account_id
-        order = OrderRequest(account, args.code, Side(cmd), args.quantity, OrderType.LIMIT if args.price is not None else OrderType.MARKET,
-                             args.price, client_order_id=args.client_order_id)
-        result = gateway.place_order(order)
-        _show(args, result, record(f"Order {result.order_id}" + (" (duplicate: already placed)" if result.duplicate else ""), result.order))
-    elif cmd == "cancel":
-        cancelled = gateway.cancel_order(args.order_id)
-        _show(args, cancelled, record(f"Order {cancelled.order_id}", cancelled))
-    elif cmd == "limits":
-        if args.json:
-            print(dump_json({"budget": str(gateway.rate_limiter.policy), "usage": gateway.rate_limiter.usages()}))
-        else:
-            show_limits(console(), gateway.rate_limiter, args.broker_name, args.watch, args.interval, args.duration)
 
 
 def _config(args: argparse.Namespace) -> BrokerConfig:
@@ -186,23 +152,10 @@ def _config(args: argparse.Namespace) -> BrokerConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            return serve.run(args)
-        if args.command == "status":
-            return status.run_status(args)
-        if args.command == "config":
-            return status.run_config(args)
-        if args.command == "cache":
-            return cache.run(args)
-        if args.command == "demo":
-            demo.run(console())
-            return 0
-        config = _config(args)
-        gateway = default_gateway(args.broker_name, config)
-        try:
-            _run(args, gateway)
-        finally:
-            gateway.close()
+        return _dispatch(args)
+    except commands.UsageError as error:
+        print(f"jts-broker {args.command}: error: {error} (see `jts-broker {args.command} --help`)", file=sys.stderr)
+        return 2
     except JtsBrokerError as error:
         # Nothing listening: say how to start one (other connect failures carry their own hint).
         refused = error.code == "CONNECT_TIMEOUT" and ("Connection refused" in error.message or error.message.endswith(" s"))
@@ -211,7 +164,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    except BrokenPipeError:
+        # The reader went away (`jts-broker symbols | head`): stop quietly. Python would flush to the
+        # closed pipe again at exit and print a traceback: point stdout at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return serve.run(args)
+    if args.command == "status":
+        return status.run_status(args)
+    if args.command == "config":
+        return status.run_config(args)
+    if args.command == "cache":
+        return cache.run(args)
+    if args.command == "demo":
+        demo.run(console())
+        return 0
+    config = _config(args)
+    gateway = default_gateway(args.broker_name, config)
+    try:
+        return commands.COMMANDS[args.command](args, gateway)
+    finally:
+        gateway.close()
 
 
 if __name__ == "__main__":

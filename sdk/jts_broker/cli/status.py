@@ -24,6 +24,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     """Connect every configured broker, check its health, print a table; 1 if any is not connected."""
+    from rich.markup import escape
     from rich.table import Table
 
     with BrokerRegistry.from_config(args.config) as registry:
@@ -33,13 +34,13 @@ def run_status(args: argparse.Namespace) -> int:
         print(dump_json(report))
     else:
         grid = Table(title=f"{len(report)} brokers")
-        for column in ("broker", "type", "target", "status", "latency", "accounts", "last error"):
+        for column in ("broker", "type", "target", "status", "latency", "accounts", "rate limits", "last error"):
             grid.add_column(column, justify="right" if column == "latency" else "left")
         colors = {"connected": "green", "error": "red", "connecting": "yellow", "disconnected": "dim"}
         for h in report:
             grid.add_row(h.name, h.broker_type.value, h.target, f"[{colors[h.status.value]}]{h.status.value}[/]",
                          f"{h.latency_s * 1000:.1f} ms" if h.latency_s is not None else "-", ", ".join(h.accounts) or "-",
-                         h.last_error if h.status.value != "connected" else "")
+                         escape(h.rate_limits), escape(h.last_error) if h.status.value != "connected" else "")
         console().print(grid)
     return 0 if all(h.status.value == "connected" for h in report) else 1
 

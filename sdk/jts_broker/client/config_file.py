@@ -51,6 +51,12 @@ type = "kis"                    # kis | creon | kiwoom | mock
 host = "127.0.0.1"              # `jts-broker serve` listens here by default
 port = 50551
 
+# The local simulator limits nothing; the spec's KIS budget (20/s) keeps its calls as a real
+# account would see them. Without this, a KIS paper account gets KIS's published paper budget:
+# 1 call/s. `jts-broker status` and `jts-broker limits` show the budget in force.
+[brokers.sim.rate_limits]
+preset = "spec"
+
 [[brokers.sim.accounts]]
 id = "50000001-01"
 name = "paper"
@@ -76,7 +82,7 @@ type = "paper"                  # real | paper
 # key = "~/certs/client.key"
 # server_name = "gateway.internal"
 
-# [brokers.sim.rate_limits]     # default: the broker's published windows
+# [brokers.real.rate_limits]    # default: the broker's published windows (KIS 18/s; paper accounts 1/s)
 # preset = "published"          # published | spec (KIS 20/s, Creon 15/s, Kiwoom 5/s)
 # query = [[18, 1.0]]           # windows [limit, interval_s]
 # order = "shared"              # or its own windows

@@ -56,6 +56,7 @@ class BrokerHealth:
         last_error_time: when it was seen, tz-aware (Asia/Seoul); None if never.
         checked_time: when health was last checked, tz-aware; None if never.
         accounts: the configured account ids.
+        rate_limits: the budgets calls are held to, e.g. ``"queries 18/s (orders included)"``.
     """
 
     name: str
@@ -67,6 +68,7 @@ class BrokerHealth:
     last_error_time: datetime | None
     checked_time: datetime | None
     accounts: tuple[str, ...]
+    rate_limits: str
 
 
 @dataclass
@@ -220,7 +222,7 @@ class BrokerRegistry:
                 target="in memory" if e.config.broker_type is BrokerType.MOCK else e.config.target,
                 status=self._status(e),
                 latency_s=e.latency_s, last_error=e.last_error, last_error_time=e.last_error_time, checked_time=e.checked_time,
-                accounts=tuple(a.account_id for a in e.config.accounts),
+                accounts=tuple(a.account_id for a in e.config.accounts), rate_limits=str(e.config.rate_limit_policy),
             ) for name, e in self._entries.items()]
 
     @staticmethod

@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
+from typing import Self
 
 from .config import BrokerConfig
 from .connection import ConnectionStatusChange, StatusListener
@@ -47,7 +48,7 @@ class QuoteStream(abc.ABC, Iterator[Quote | QuoteGap]):
     def close(self) -> None:
         """Stop the subscription; iteration then ends. Idempotent."""
 
-    def __enter__(self) -> QuoteStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -105,7 +106,7 @@ class IBrokerGateway(abc.ABC):
         the gateway cannot be used again. Idempotent."""
         self.disconnect()
 
-    def __enter__(self) -> IBrokerGateway:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 
@@ -267,7 +268,7 @@ class IAsyncBrokerGateway(abc.ABC):
         """Disconnect and release everything the gateway holds; it cannot be used again."""
         await self.disconnect()
 
-    async def __aenter__(self) -> IAsyncBrokerGateway:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 

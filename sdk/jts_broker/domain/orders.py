@@ -30,13 +30,14 @@ def to_price(value: object, *, name: str = "price") -> Decimal:
             is not a finite number, or one that is not > 0.
     """
     if isinstance(value, bool) or isinstance(value, float):
-        raise InvalidRequest(f"{name} must be a Decimal, int or decimal string, not {type(value).__name__} {value!r}: a float cannot hold prices exactly")
+        raise InvalidRequest(f"{name} must be a Decimal, int or decimal string, not {type(value).__name__} {value!r}: a float cannot hold prices exactly",
+                             code="INVALID_PRICE")
     try:
         price = value if isinstance(value, Decimal) else Decimal(value)  # type: ignore[arg-type]
     except (InvalidOperation, TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be a number, got {value!r}") from None
+        raise InvalidRequest(f"{name} must be a number, got {value!r}", code="INVALID_PRICE") from None
     if not price.is_finite() or price <= 0:
-        raise InvalidRequest(f"{name} must be a finite number > 0, got {value!r}")
+        raise InvalidRequest(f"{name} must be a finite number > 0, got {price}", code="INVALID_PRICE")
     return price
 
 
@@ -80,7 +81,7 @@ def check_order(order: OrderRequest) -> OrderRequest:
             raise InvalidRequest("a limit order needs a price", code="INVALID_PRICE")
         price = to_price(order.price)
         if price != price.to_integral_value():
-            raise InvalidRequest(f"price must be a whole number of KRW, got {price}", code="INVALID_PRICE")
+            raise InvalidRequest(f"price must be a whole number of KRW, got {price:,f}", code="INVALID_PRICE")
         price = price.quantize(Decimal(1))
     elif order.price is not None:
         raise InvalidRequest("a market order carries no price", code="INVALID_PRICE")

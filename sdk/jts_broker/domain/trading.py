@@ -20,7 +20,7 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """Cash and valuation of one account, KRW."""
+    """Cash and valuation of one account, in ``currency`` (KRW), as ``Decimal``."""
 
     account_id: str
     cash: Decimal
@@ -33,6 +33,9 @@ class Balance:
     realized_pnl: Decimal
     """Realized today by sells, net of the buy and sell commissions and the tax."""
     time: datetime
+    """When the balance was computed, tz-aware (Asia/Seoul)."""
+    currency: str = "KRW"
+    """ISO 4217 code of every amount: ``"KRW"`` for KRX accounts."""
     source: DataSource = DataSource.LIVE
     """LIVE, or CACHE when served offline (see :mod:`jts_broker.domain.provenance`)."""
     cached_at: datetime | None = None
@@ -50,6 +53,9 @@ class Position:
 
     account_id: str
     symbol: str
+    """KRX short code."""
+    symbol_name: str
+    """The symbol's short name in the symbol master (``"삼성전자"``)."""
     quantity: int
     sellable_quantity: int
     """Shares that may be sold now (quantity less working sell orders)."""
@@ -166,3 +172,20 @@ class JournalEntry:
     @property
     def client_order_id(self) -> str:
         return self.request.client_order_id
+
+    @property
+    def symbol(self) -> str:
+        return self.request.symbol
+
+    @property
+    def side(self) -> Side:
+        return self.request.side
+
+    @property
+    def quantity(self) -> int:
+        return self.request.quantity
+
+    @property
+    def price(self) -> Decimal | None:
+        """The limit price sent, KRW; None for a market order."""
+        return self.request.price

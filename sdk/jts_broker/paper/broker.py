@@ -142,7 +142,7 @@ class PaperBroker:
             positions = self._positions(book)
             market_value = sum((p.market_value for p in positions), Decimal(0))
             unrealized = sum((p.unrealized_pnl for p in positions), Decimal(0))
-            return Balance(account_id, book.cash, book.cash - reserved, market_value, book.cash + market_value, unrealized, book.realized_pnl, now_kst())
+            return Balance(account_id, book.cash, book.cash - reserved, market_value, book.cash + market_value, unrealized, book.realized_pnl, now_kst(), "KRW")
 
     def positions(self, account_id: str) -> list[Position]:
         with self._lock:
@@ -155,7 +155,7 @@ class PaperBroker:
                 continue
             last = self.market.quote(code).price
             value = last * holding.quantity
-            out.append(Position(book.account.account_id, code, holding.quantity, holding.quantity - self._selling(book, code),
+            out.append(Position(book.account.account_id, code, self.market.symbol(code).name, holding.quantity, holding.quantity - self._selling(book, code),
                                 holding.average_price, last, value, value - holding.cost))
         return out
 

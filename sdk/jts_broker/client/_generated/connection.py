@@ -202,7 +202,12 @@ class Connection:
         while not self._closed.is_set():
             answered = False
             try:
-                self._watch = call = stub.Watch(health_pb2.HealthCheckRequest(), metadata=self.metadata, timeout=interval_s)
+                try:
+                    self._watch = call = stub.Watch(health_pb2.HealthCheckRequest(), metadata=self.metadata, timeout=interval_s)
+                except ValueError:  # grpc's "Cannot invoke RPC: Channel closed!": close() won the race to the channel
+                    if self._closed.is_set():
+                        return "closing"
+                    raise
                 if self._closed.is_set():  # close() ran before the stream existed to be cancelled
                     call.cancel()
                 for response in call:

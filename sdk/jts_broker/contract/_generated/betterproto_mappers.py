@@ -422,6 +422,7 @@ def balance_from_proto(message: bp.Balance) -> trading.Balance:
         unrealized_pnl=decimal_from_proto(message.unrealized_pnl, "Balance.unrealized_pnl"),
         realized_pnl=decimal_from_proto(message.realized_pnl, "Balance.realized_pnl"),
         time=timestamp_from_proto(message.time, "Balance.time"),
+        currency=message.currency,
     )
 
 
@@ -436,6 +437,7 @@ def balance_to_proto(value: trading.Balance) -> bp.Balance:
         unrealized_pnl=decimal_to_proto(value.unrealized_pnl),
         realized_pnl=decimal_to_proto(value.realized_pnl),
         time=timestamp_to_proto(value.time),
+        currency=value.currency,
     )
 
 
@@ -444,6 +446,7 @@ def position_from_proto(message: bp.Position) -> trading.Position:
     return trading.Position(
         account_id=message.account_id,
         symbol=message.symbol,
+        symbol_name=message.symbol_name,
         quantity=message.quantity,
         sellable_quantity=message.sellable_quantity,
         average_price=decimal_from_proto(message.average_price, "Position.average_price"),
@@ -458,6 +461,7 @@ def position_to_proto(value: trading.Position) -> bp.Position:
     return bp.Position(
         account_id=value.account_id,
         symbol=value.symbol,
+        symbol_name=value.symbol_name,
         quantity=value.quantity,
         sellable_quantity=value.sellable_quantity,
         average_price=decimal_to_proto(value.average_price),

@@ -38,7 +38,7 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class Balance(_message.Message):
-    __slots__ = ("account_id", "cash", "buying_power", "market_value", "total_equity", "unrealized_pnl", "realized_pnl", "time")
+    __slots__ = ("account_id", "cash", "buying_power", "market_value", "total_equity", "unrealized_pnl", "realized_pnl", "time", "currency")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     CASH_FIELD_NUMBER: _ClassVar[int]
     BUYING_POWER_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class Balance(_message.Message):
     UNREALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
     REALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     cash: _common_pb2.Decimal
     buying_power: _common_pb2.Decimal
@@ -55,7 +56,8 @@ class Balance(_message.Message):
     unrealized_pnl: _common_pb2.Decimal
     realized_pnl: _common_pb2.Decimal
     time: _timestamp_pb2.Timestamp
-    def __init__(self, account_id: _Optional[str] = ..., cash: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., buying_power: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., market_value: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., total_equity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., unrealized_pnl: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., realized_pnl: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    currency: str
+    def __init__(self, account_id: _Optional[str] = ..., cash: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., buying_power: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., market_value: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., total_equity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., unrealized_pnl: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., realized_pnl: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class GetPositionsRequest(_message.Message):
     __slots__ = ("account_id",)
@@ -64,9 +66,10 @@ class GetPositionsRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class Position(_message.Message):
-    __slots__ = ("account_id", "symbol", "quantity", "sellable_quantity", "average_price", "last_price", "market_value", "unrealized_pnl")
+    __slots__ = ("account_id", "symbol", "symbol_name", "quantity", "sellable_quantity", "average_price", "last_price", "market_value", "unrealized_pnl")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_NAME_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     SELLABLE_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -75,13 +78,14 @@ class Position(_message.Message):
     UNREALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     symbol: str
+    symbol_name: str
     quantity: int
     sellable_quantity: int
     average_price: _common_pb2.Decimal
     last_price: _common_pb2.Decimal
     market_value: _common_pb2.Decimal
     unrealized_pnl: _common_pb2.Decimal
-    def __init__(self, account_id: _Optional[str] = ..., symbol: _Optional[str] = ..., quantity: _Optional[int] = ..., sellable_quantity: _Optional[int] = ..., average_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., last_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., market_value: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., unrealized_pnl: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
+    def __init__(self, account_id: _Optional[str] = ..., symbol: _Optional[str] = ..., symbol_name: _Optional[str] = ..., quantity: _Optional[int] = ..., sellable_quantity: _Optional[int] = ..., average_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., last_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., market_value: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., unrealized_pnl: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class GetPositionsResponse(_message.Message):
     __slots__ = ("positions",)

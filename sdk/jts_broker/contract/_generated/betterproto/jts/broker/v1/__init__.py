@@ -507,6 +507,11 @@ class Balance(betterproto2.Message):
     When the balance was computed.
     """
 
+    currency: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    ISO 4217 code of every amount above: "KRW" for KRX accounts.
+    """
+
 
 default_message_pool.register_message("jts.broker.v1", "Balance", Balance)
 
@@ -970,6 +975,11 @@ class Position(betterproto2.Message):
     symbol: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     KRX short code.
+    """
+
+    symbol_name: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    The symbol's short name in the symbol master (e.g. "삼성전자").
     """
 
     quantity: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
