@@ -79,7 +79,9 @@ def test_a_session_from_quote_to_cancel(gateway, simulator):
     assert quote.previous_close == Decimal(188700) and quote.time.tzinfo == KST
     filled = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 10, quote.ask))
     assert filled.status is OrderStatus.FILLED and not filled.duplicate
-    assert gateway.get_positions()[0].quantity == 10
+    [position] = gateway.get_positions()
+    assert (position.quantity, position.symbol_name) == (10, "삼성전자")  # the key entities are whole (E03)
+    assert gateway.get_balance().currency == "KRW"
     working = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, quote.lower_limit))
     assert working.status is OrderStatus.ACCEPTED
     assert gateway.get_order_status(working.order_id).status is OrderStatus.ACCEPTED

@@ -14,6 +14,8 @@ import pytest
 from jts_broker import (
     AccountNotFound,
     BrokerConfig,
+    BrokerUnavailable,
+    ConnectionStatus,
     DuplicateClientOrderId,
     GrpcBrokerGateway,
     JournalState,
@@ -23,6 +25,7 @@ from jts_broker import (
     RateLimit,
     RetryPolicy,
     Side,
+    Timeouts,
     limit_order,
 )
 from jts_broker.client.config_file import default_journal_path
@@ -172,3 +175,25 @@ def test_the_journal_can_be_turned_off(simulator, tmp_path):
         gateway.place_order(_resting_buy(simulator, "no-journal"))
         assert gateway.order_journal is None and gateway.unresolved_orders() == [] and gateway.reconcile_orders() == []
     assert not default_journal_path().exists()
+
+
+def test_a_gateway_that_connected_in_the_background_settles_the_journal_before_its_first_order(simulator):
+    # A crashed run left "left-open" unresolved (the broker has it); this run's first connect fails
+    # and the gateway connects in the background: its first order must not go out before the
+    # journal is settled.
+    with GrpcBrokerGateway(_config(simulator, order_journal="none")) as other:
+        held = other.place_order(_resting_buy(simulator, "left-open"))
+    journal = OrderJournal(default_journal_path(), f"kis@{simulator.target}")
+    journal.record(_resting_buy(simulator, "left-open"))
+    journal.unknown(ACCOUNT, "left-open", "the process was killed")
+    journal.close()
+    simulator.stop(0)
+    gateway = GrpcBrokerGateway(_config(simulator, timeouts=Timeouts(connect_s=0.3)))
+    with pytest.raises(BrokerUnavailable):
+        gateway.connect()
+    simulator.start()  # the same port
+    wait_until(lambda: gateway.status is ConnectionStatus.CONNECTED, what="the background reconnect")
+    gateway.place_order(_resting_buy(simulator, "next-1"))
+    entry = gateway.order_journal.entry(ACCOUNT, "left-open")
+    assert (entry.state, entry.order_id) == (JournalState.PLACED, held.order_id)
+    gateway.close()

@@ -176,3 +176,18 @@ def test_status_without_any_config_names_the_paths_searched(tmp_path, monkeypatc
     assert main(["status"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Broker configuration not found" in err and str(tmp_path / "jts-broker.toml") in err
+
+
+def test_the_order_journal_is_on_by_default_and_set_per_broker(tmp_path):
+    from pathlib import Path
+
+    from jts_broker.client.config_file import default_journal_path, journal_path
+
+    configs = parse_config(f'[brokers.a]\n[brokers.b]\norder_journal = "none"\n[brokers.c]\norder_journal = "{tmp_path / "j.sqlite"}"\n'
+                           '[brokers.d]\norder_journal = "~/orders.sqlite"\n')
+    assert configs["a"].order_journal == "default" and journal_path(configs["a"]) == default_journal_path()
+    assert configs["b"].order_journal is None and journal_path(configs["b"]) is None
+    assert journal_path(configs["c"]) == tmp_path / "j.sqlite"
+    assert journal_path(configs["d"]) == Path("~/orders.sqlite").expanduser()
+    with pytest.raises(ConfigurationError, match=r"<config>:3: brokers.b.order_journal: expected \"default\", \"none\" or a file path"):
+        parse_config('[brokers.b]\n\norder_journal = 5\n')

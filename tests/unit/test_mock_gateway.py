@@ -79,7 +79,8 @@ def test_trading_through_the_mock(mock):
     quote = mock.get_quote("A005930")
     result = mock.place_order(limit_order("MOCK-0001", "005930", Side.BUY, 3, quote.ask))
     assert result.status is OrderStatus.FILLED
-    assert mock.get_positions()[0].quantity == 3
+    [position] = mock.get_positions()
+    assert (position.quantity, position.symbol_name) == (3, "삼성전자") and mock.get_balance().currency == "KRW"
     assert mock.get_balance().cash < Decimal(100_000_000)
     with pytest.raises(OrderRejected):
         mock.place_order(limit_order("MOCK-0001", "005930", Side.BUY, 1, quote.upper_limit + krx.tick_size(quote.upper_limit) * 10))

@@ -270,13 +270,19 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
                 self._adopt(connection, channel)
         if self._state.status is not ConnectionStatus.CONNECTED:
             await connection.wait_connected()
-        if not self._reconciled:
-            self._reconciled = True
-            try:
-                await self.reconcile_orders()
-            except JtsBrokerError as exc:  # the journal keeps them; the next connect() or a call of reconcile_orders() tries again
-                self._reconciled = False
-                log.warning("orders of the journal could not be reconciled with %s: %s", self.config.target, exc)
+        await self._settle_journal()
+
+    async def _settle_journal(self) -> None:
+        """Reconcile the journal once per gateway, before its first order: a run that follows a
+        crash learns what the crashed one sent before it can send anything again."""
+        if self._reconciled or self._journal is None:
+            return
+        self._reconciled = True
+        try:
+            await self.reconcile_orders()
+        except JtsBrokerError as exc:  # the journal keeps them; the next connect() or order, or reconcile_orders(), tries again
+            self._reconciled = False
+            log.warning("orders of the journal could not be reconciled with %s: %s", self.config.target, exc)
 
     def _adopt(self, connection: AsyncConnection, channel: grpc.aio.Channel) -> None:
         policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
@@ -461,6 +467,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
             raise BrokerUnavailable(f"not connected to {self.config.target} ({self._state.status.value}: {self._state.reason}); "
                                     f"order {request.client_order_id} was not sent", code="NOT_CONNECTED")
         if self._journal is not None:
+            await self._settle_journal()  # (a gateway whose first connect failed connected in the background)
             self._journal.record(prepared)  # written before the request leaves; a journal that cannot be written stops it here
         try:
             try:

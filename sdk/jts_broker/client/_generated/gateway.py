@@ -243,13 +243,19 @@ class GrpcBrokerGateway(IBrokerGateway):
                 self._adopt(connection, channel)
         if self._state.status is not ConnectionStatus.CONNECTED:
             connection.wait_connected()
-        if not self._reconciled:
-            self._reconciled = True
-            try:
-                self.reconcile_orders()
-            except JtsBrokerError as exc:  # the journal keeps them; the next connect() or a call of reconcile_orders() tries again
-                self._reconciled = False
-                log.warning("orders of the journal could not be reconciled with %s: %s", self.config.target, exc)
+        self._settle_journal()
+
+    def _settle_journal(self) -> None:
+        """Reconcile the journal once per gateway, before its first order: a run that follows a
+        crash learns what the crashed one sent before it can send anything again."""
+        if self._reconciled or self._journal is None:
+            return
+        self._reconciled = True
+        try:
+            self.reconcile_orders()
+        except JtsBrokerError as exc:  # the journal keeps them; the next connect() or order, or reconcile_orders(), tries again
+            self._reconciled = False
+            log.warning("orders of the journal could not be reconciled with %s: %s", self.config.target, exc)
 
     def _adopt(self, connection: Connection, channel: grpc.Channel) -> None:
         policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
@@ -436,6 +442,7 @@ class GrpcBrokerGateway(IBrokerGateway):
             raise BrokerUnavailable(f"not connected to {self.config.target} ({self._state.status.value}: {self._state.reason}); "
                                     f"order {request.client_order_id} was not sent", code="NOT_CONNECTED")
         if self._journal is not None:
+            self._settle_journal()  # (a gateway whose first connect failed connected in the background)
             self._journal.record(prepared)  # written before the request leaves; a journal that cannot be written stops it here
         try:
             try:
