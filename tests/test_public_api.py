@@ -80,3 +80,15 @@ def test_the_dataclass_messages_say_which_extra_they_need():
             "try:\n    import jts_broker.contract.messages\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install 'jts-broker[betterproto]'" in out
+
+
+def test_the_layers_hold_at_run_time_too():
+    # import-linter checks the import statements; this checks what importing really loads: the
+    # domain loads no gRPC, and the server loads nothing of the client.
+    code = ("import sys, jts_broker.domain.gateway, jts_broker.domain.validation\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('grpc', 'google')], 'the domain loaded the wire'\n"
+            "import jts_broker.server, jts_broker.paper.market\n"
+            "assert not [m for m in sys.modules if m.startswith('jts_broker.client')], 'the server loaded the client'\n"
+            "from jts_broker import GrpcBrokerGateway, MockBrokerGateway\n"  # the public names still import
+            "assert GrpcBrokerGateway.__module__ == 'jts_broker.client._generated.gateway'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

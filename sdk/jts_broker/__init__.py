@@ -5,12 +5,18 @@ Prices are KRW ``Decimal``; times are tz-aware in Asia/Seoul; symbols are 6-char
     from jts_broker import BrokerConfig, GrpcBrokerGateway, Timeframe
     with GrpcBrokerGateway(BrokerConfig(grpc_port=50551)) as gateway:
         candles = gateway.get_candles("005930", Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 31))
+
+The domain's names are imported here; the gateways, the registry, the mock, the rate limiter and
+the journal are imported on first use (PEP 562), so that ``import jts_broker.server`` or any
+module of the domain does not load the client and its gRPC runtime: the layers hold at run time
+too, not only for the import linter.
 """
 
-from .client._generated.aio_gateway import AsyncGrpcBrokerGateway
-from .client._generated.gateway import GrpcBrokerGateway
-from .client.offline_cache import OfflineCache
-from .client.registry import BrokerHealth, BrokerRegistry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .domain.config import AccountConfig, BrokerConfig, Secret, TlsConfig
 from .domain.connection import ConnectionStatusChange
 from .domain.enums import (
@@ -54,9 +60,40 @@ from .domain.rate_limits import IRateLimiter, RateLimitUsage, WindowUsage
 from .domain.symbols import normalize_symbol
 from .domain.timeutil import KST
 from .domain.trading import Account, Balance, JournalEntry, Order, OrderRequest, OrderResult, Position
-from .journal import OrderJournal
-from .mock import MockBrokerGateway
-from .policies.rate_limiter import RateLimiter
+
+if TYPE_CHECKING:
+    from .client._generated.aio_gateway import AsyncGrpcBrokerGateway
+    from .client._generated.gateway import GrpcBrokerGateway
+    from .client.offline_cache import OfflineCache
+    from .client.registry import BrokerHealth, BrokerRegistry
+    from .journal import OrderJournal
+    from .mock import MockBrokerGateway
+    from .policies.rate_limiter import RateLimiter
+
+_LAZY = {
+    "AsyncGrpcBrokerGateway": ".client._generated.aio_gateway",
+    "GrpcBrokerGateway": ".client._generated.gateway",
+    "OfflineCache": ".client.offline_cache",
+    "BrokerHealth": ".client.registry",
+    "BrokerRegistry": ".client.registry",
+    "OrderJournal": ".journal",
+    "MockBrokerGateway": ".mock",
+    "RateLimiter": ".policies.rate_limiter",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jts_broker' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 

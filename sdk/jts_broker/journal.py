@@ -12,16 +12,24 @@ States of an entry::
     SENDING --answer--> PLACED | REJECTED | NOT_PLACED
        |
        +--no answer (OrderStatusUnknown, an interrupt)--> UNKNOWN
-       +--the process died--> (SENDING, owner gone)
-    UNKNOWN or SENDING with its owner gone --reconcile: lookup--> PLACED | REJECTED | NOT_PLACED
+       +--the process died--> (SENDING, sender gone)
+    UNKNOWN or SENDING with its sender gone --reconcile: lookup--> PLACED | REJECTED | NOT_PLACED
 
-An entry is keyed by (scope, account, client order id); ``scope`` names the broker connection
-(``"kis@10.0.0.5:50551"``). Its owner is the process that sent it (host, pid and start time): a
-SENDING entry of a live owner is a call in flight and is left alone; one whose owner has ended
-(same host, pid gone or reused) is reconciled; an owner on another host is trusted for
-``stale_after_s`` seconds. Writes are synchronous (WAL, ``synchronous = NORMAL``: they survive
-the process being killed, which is the point) and take about a tenth of a millisecond. Several
-threads and processes may share one file.
+"Not found" settles an entry as NOT_PLACED only when no request of it can still arrive: it never
+left the process (``sent_at`` is None: the sender died waiting for a rate-limit token), or its
+last send is older than twice the sender's own order deadline. Until then it stays unresolved.
+
+An entry is keyed by (scope, account, client order id). ``scope`` is the brokerage (``"kis"``):
+an account number names one account at one broker whatever the address of its gateway, so a
+moved gateway, a ``--target`` override or ``localhost`` for ``127.0.0.1`` never hides an entry.
+Its sender is a process (host, pid namespace, pid and start time): a SENDING entry of a live
+sender is a call in flight and is left alone; one whose sender has ended is reconciled; a sender
+that cannot be checked (another host or pid namespace sharing the file) is trusted for
+``stale_after_s`` seconds. The file is meant for one host's processes (SQLite WAL needs a local
+disk). Every write is a transaction of its own (WAL, ``synchronous = NORMAL``: it survives the
+process being killed, which is the point) and takes about a tenth of a millisecond; settling
+writes apply only to the revision they read, so two reconciling processes never overwrite a
+newer answer. Threads, processes and forked children may share one file.
 
 The module knows nothing of the wire: the gRPC gateways use it to make orders safe across
 crashes, and a broker backend can use it to bind client order ids to the broker's own order
@@ -53,52 +61,66 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (
     scope TEXT NOT NULL, account_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
     request TEXT NOT NULL, state TEXT NOT NULL, order_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    detail TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL, deadline_s REAL NOT NULL, sent_at REAL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, revision INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, account_id, client_order_id));
 CREATE INDEX IF NOT EXISTS orders_by_state ON orders (scope, state);
 CREATE INDEX IF NOT EXISTS orders_by_order_id ON orders (scope, order_id);
 """
+_COLUMNS = "scope, request, state, order_id, status, detail, owner, deadline_s, sent_at, created_at, updated_at, revision"
 
 
-def _process_start() -> str:
-    """When this process started, as the kernel counts it (Linux), so that a pid reused by a later
-    process is not taken for the sender; elsewhere a random token of this process."""
+# -- who sent it ------------------------------------------------------------------------------------
+
+
+def _stat_start(pid: int | str) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux ``/proc``); None if unknown."""
     try:
-        fields = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[19]  # starttime, clock ticks since boot (field 22 of stat)
-    except (OSError, IndexError):
-        return os.urandom(6).hex()
-
-
-def _start_of(pid: int) -> str | None:
-    """The start token of process ``pid`` on this host (Linux), or None when it is gone or unknown."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]  # field 22, starttime
     except (OSError, IndexError):
         return None
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return "-"
 
 
 _HOST = socket.gethostname()
-OWNER = f"{_HOST}:{os.getpid()}:{_process_start()}"
-"""This process, as the journal names a sender."""
+_NAMESPACE = _pid_namespace()
+_owner: tuple[int, str] = (-1, "")
+
+
+def current_owner() -> str:
+    """This process, as the journal names a sender: ``host:pid-namespace:pid:start``. Computed
+    again in a forked child, which is another sender."""
+    global _owner
+    pid = os.getpid()
+    if _owner[0] != pid:
+        _owner = (pid, f"{_HOST}:{_NAMESPACE}:{pid}:{_stat_start('self') or os.urandom(6).hex()}")
+    return _owner[1]
 
 
 def owner_alive(owner: str) -> bool | None:
-    """Whether the sender ``owner`` still runs: True or False on this host, None on another."""
-    host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != _HOST or not pid_text.isdigit():
+    """Whether the sender ``owner`` still runs: True or False when it can be checked (this host and
+    pid namespace), None when it cannot."""
+    host, namespace, pid, start = [*owner.split(":"), "", "", "", ""][:4]
+    if host != _HOST or namespace != _NAMESPACE or not pid.isdigit():
         return None
-    pid = int(pid_text)
     if Path("/proc").is_dir():
-        return _start_of(pid) == start
+        return _stat_start(pid) == start  # a pid reused by a later process is not the sender
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+# -- the file ---------------------------------------------------------------------------------------
 
 
 def _encode(order: OrderRequest) -> str:
@@ -118,18 +140,24 @@ def _unusable(path: Path, why: str) -> ConfigurationError:
                               f"(it was left untouched)", code="JOURNAL_UNUSABLE")
 
 
+def _when(stamp: float | None) -> datetime | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, KST)
+
+
 class OrderJournal:
-    """The orders of one broker connection (``scope``) in the journal file at ``path``. Thread-safe.
+    """The orders of one brokerage (``scope``) in the journal file at ``path``. Thread-safe, and
+    safe in a forked child (it opens the file again there).
 
     Args:
         path: the SQLite file (created, with its folder, when missing).
-        scope: the broker connection, e.g. ``"kis@10.0.0.5:50551"``.
-        stale_after_s: a SENDING entry of a sender on another host counts as abandoned after this
-            many seconds (a sender on this host is asked directly whether it still runs).
+        scope: the brokerage, e.g. ``"kis"``.
+        stale_after_s: a SENDING entry of a sender that cannot be checked counts as abandoned
+            after this many seconds (a sender on this host is asked directly whether it runs).
 
     Raises:
-        ConfigurationError: the file cannot be opened, or is not an order journal of this
-            version (code ``JOURNAL_UNUSABLE``); it is left untouched.
+        ConfigurationError: the file is not an order journal of this version (code
+            ``JOURNAL_UNUSABLE``; it is left untouched), or cannot be opened now (code
+            ``JOURNAL_UNAVAILABLE``: locked, read-only, a disk error).
     """
 
     def __init__(self, path: Path, scope: str, *, stale_after_s: float = 600.0) -> None:
@@ -137,6 +165,7 @@ class OrderJournal:
         self.scope = scope
         self.stale_after_s = stale_after_s
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -144,7 +173,7 @@ class OrderJournal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise _unusable(self.path, str(exc)) from None
+            raise ConfigurationError(f"order journal {self.path} cannot be opened: {exc}", code="JOURNAL_UNAVAILABLE") from None
         try:  # read and check before writing anything: a file that is not ours comes out as it went in
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables:
@@ -161,22 +190,35 @@ class OrderJournal:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise _unusable(self.path, f"not a SQLite database ({exc})") from None
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+                raise _unusable(self.path, f"not a SQLite database ({exc})") from None
+            # Locked, read-only, a disk error: the file may hold unresolved orders, so no advice to move it away.
+            raise ConfigurationError(f"order journal {self.path} cannot be opened: {exc}", code="JOURNAL_UNAVAILABLE") from None
         except ConfigurationError:
             db.close()
             raise
         return db
 
+    def _conn(self) -> sqlite3.Connection:
+        """The connection of this process (call with the lock held). SQLite connections must not
+        cross a fork: a forked child opens the file again."""
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._db = self._open()  # the parent's connection is left alone: it is the parent's
+        return self._db
+
     def close(self) -> None:
         """Close the file. Idempotent."""
         with self._lock:
-            self._db.close()
+            if os.getpid() == self._pid:
+                self._db.close()
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def record(self, order: OrderRequest) -> None:
-        """Write ``order`` down as SENDING, before it is sent. Sending the same order again (same
-        client order id and parameters) marks its entry SENDING again.
+    def record(self, order: OrderRequest, deadline_s: float) -> None:
+        """Write ``order`` down as SENDING before it is sent; ``deadline_s`` is the deadline its
+        sends will carry. Sending the same order again (same client order id and parameters)
+        marks its entry SENDING again.
 
         Raises:
             DuplicateClientOrderId: the client order id already names another order of this
@@ -187,61 +229,85 @@ class OrderJournal:
         now = time.time()
         key = (self.scope, order.account_id, order.client_order_id)
         try:
-            with self._lock, self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                row = self._db.execute("SELECT request, order_id FROM orders WHERE scope = ? AND account_id = ? AND client_order_id = ?",
-                                       key).fetchone()
+            with self._lock, self._conn() as db:
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute("SELECT request, order_id FROM orders WHERE scope = ? AND account_id = ? AND client_order_id = ?",
+                                 key).fetchone()
                 if row is not None and not is_same_order(_decode(row[0]), order):
                     named = f" (order {row[1]})" if row[1] else ""
                     raise DuplicateClientOrderId(
                         f"client order id {order.client_order_id} already names another order{named} of account {order.account_id} "
                         f"in the order journal ({self.path}); the order was not sent", code="DUPLICATE_CLIENT_ORDER_ID", order_id=row[1])
-                self._db.execute("INSERT INTO orders (scope, account_id, client_order_id, request, state, owner, created_at, updated_at) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state, owner = excluded.owner, "
-                                 "updated_at = excluded.updated_at",
-                                 (*key, _encode(order), JournalState.SENDING.value, OWNER, now, now))
+                db.execute("INSERT INTO orders (scope, account_id, client_order_id, request, state, owner, deadline_s, created_at, updated_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state, owner = excluded.owner, "
+                           "deadline_s = excluded.deadline_s, detail = '', updated_at = excluded.updated_at, revision = revision + 1",
+                           (*key, _encode(order), JournalState.SENDING.value, current_owner(), deadline_s, now, now))
         except sqlite3.Error as exc:
             raise ConfigurationError(f"order journal {self.path} cannot be written ({exc}); the order {order.client_order_id} was not sent",
                                      code="JOURNAL_WRITE") from exc
 
-    def _mark(self, account_id: str, client_order_id: str, state: JournalState, *, order_id: str = "", status: OrderStatus | None = None,
-              detail: str = "") -> None:
-        with self._lock, self._db:
-            self._db.execute("UPDATE orders SET state = ?, order_id = CASE WHEN ? != '' THEN ? ELSE order_id END, status = ?, detail = ?, "
-                             "updated_at = ? WHERE scope = ? AND account_id = ? AND client_order_id = ?",
-                             (state.value, order_id, order_id, status.value if status else "", detail, time.time(), self.scope, account_id,
-                              client_order_id))
+    def sending(self, account_id: str, client_order_id: str) -> None:
+        """The request is leaving now (its rate-limit token taken): the time a late arrival is
+        counted from. Called before every send, resends included."""
+        with self._lock, self._conn() as db:
+            db.execute("UPDATE orders SET sent_at = ?, owner = ?, revision = revision + 1 WHERE scope = ? AND account_id = ? "
+                       "AND client_order_id = ?", (time.time(), current_owner(), self.scope, account_id, client_order_id))
 
-    def placed(self, order: Order) -> None:
+    def _mark(self, account_id: str, client_order_id: str, state: JournalState, *, order_id: str = "", status: OrderStatus | None = None,
+              detail: str = "", revision: int | None = None) -> bool:
+        """Write an outcome; with ``revision``, only onto that revision of the entry. True if written."""
+        guard = " AND revision = ?" if revision is not None else ""
+        with self._lock, self._conn() as db:
+            done = db.execute(f"UPDATE orders SET state = ?, order_id = CASE WHEN ? != '' THEN ? ELSE order_id END, status = ?, detail = ?, "
+                              f"updated_at = ?, revision = revision + 1 WHERE scope = ? AND account_id = ? AND client_order_id = ?{guard}",
+                              (state.value, order_id, order_id, status.value if status else "", detail, time.time(), self.scope, account_id,
+                               client_order_id, *([revision] if revision is not None else [])))
+            return done.rowcount == 1
+
+    def placed(self, order: Order, *, revision: int | None = None) -> bool:
         """The broker holds ``order`` (found by its answer or by a lookup): PLACED, bound to its
-        broker order id, or REJECTED when the broker recorded it as refused."""
+        broker order id, or REJECTED when the broker recorded it as refused. With ``revision``,
+        only onto that revision (see :meth:`not_found`). True if written."""
         if order.status is OrderStatus.REJECTED:
-            self._mark(order.account_id, order.client_order_id, JournalState.REJECTED, order_id=order.order_id, status=order.status,
-                       detail=order.reject_reason)
-        else:
-            self._mark(order.account_id, order.client_order_id, JournalState.PLACED, order_id=order.order_id, status=order.status)
+            return self._mark(order.account_id, order.client_order_id, JournalState.REJECTED, order_id=order.order_id, status=order.status,
+                              detail=order.reject_reason, revision=revision)
+        return self._mark(order.account_id, order.client_order_id, JournalState.PLACED, order_id=order.order_id, status=order.status,
+                          revision=revision)
 
     def rejected(self, account_id: str, client_order_id: str, reason: str, order_id: str = "") -> None:
         """The broker refused the order (``OrderRejected``)."""
         self._mark(account_id, client_order_id, JournalState.REJECTED, order_id=order_id, status=OrderStatus.REJECTED, detail=reason)
 
-    def not_placed(self, account_id: str, client_order_id: str, reason: str) -> None:
-        """The order is definitely not at the broker (refused before it was handled, or not found)."""
-        self._mark(account_id, client_order_id, JournalState.NOT_PLACED, detail=reason)
+    def not_placed(self, account_id: str, client_order_id: str, reason: str, *, revision: int | None = None) -> bool:
+        """The order is definitely not at the broker (refused before it was handled)."""
+        return self._mark(account_id, client_order_id, JournalState.NOT_PLACED, detail=reason, revision=revision)
 
     def unknown(self, account_id: str, client_order_id: str, reason: str) -> None:
         """The call ended without an answer: the order may or may not be at the broker."""
         self._mark(account_id, client_order_id, JournalState.UNKNOWN, detail=reason)
 
+    def not_found(self, entry: JournalEntry) -> bool:
+        """The broker has no order under ``entry``'s client order id: NOT_PLACED when no request
+        of it can still arrive (it never left the process, or its last send is older than twice
+        its sender's deadline); else it stays as it is. Written only onto the revision read, so a
+        sender that sent it again meanwhile is not overwritten. True if settled."""
+        if entry.sent_at is None:
+            reason = "never left its sender (it died before sending), and the broker has no such order"
+        elif time.time() > entry.sent_at.timestamp() + 2 * entry.deadline_s:
+            reason = "not at the broker, looked up after its sender's deadline had long passed"
+        else:
+            return False
+        return self.not_placed(entry.account_id, entry.client_order_id, reason, revision=entry.revision)
+
     # -- reading ----------------------------------------------------------------------------------
 
     def _select(self, where: str, args: tuple[object, ...]) -> list[JournalEntry]:
         with self._lock:
-            rows = self._db.execute("SELECT scope, request, state, order_id, status, detail, owner, created_at, updated_at FROM orders "
-                                    f"WHERE scope = ? AND {where} ORDER BY created_at, client_order_id", (self.scope, *args)).fetchall()
+            rows = self._conn().execute(f"SELECT {_COLUMNS} FROM orders WHERE scope = ? AND {where} ORDER BY created_at, client_order_id",
+                                        (self.scope, *args)).fetchall()
         return [JournalEntry(scope, _decode(request), JournalState(state), order_id, OrderStatus(status) if status else None, detail, owner,
-                             datetime.fromtimestamp(created, KST), datetime.fromtimestamp(updated, KST))
-                for scope, request, state, order_id, status, detail, owner, created, updated in rows]
+                             datetime.fromtimestamp(created, KST), datetime.fromtimestamp(updated, KST), _when(sent_at), deadline_s, revision)
+                for scope, request, state, order_id, status, detail, owner, deadline_s, sent_at, created, updated, revision in rows]
 
     def entry(self, account_id: str, client_order_id: str) -> JournalEntry | None:
         """The entry of one order, or None."""
@@ -268,16 +334,16 @@ class OrderJournal:
 
     def abandoned(self) -> list[JournalEntry]:
         """The unresolved entries that no live call is settling: the ones to reconcile. UNKNOWN
-        entries, and SENDING entries whose sender has ended (or, on another host, that are older
-        than ``stale_after_s``). A SENDING entry of this process is a call in flight."""
+        entries, and SENDING entries whose sender has ended (or, when it cannot be checked, that
+        are older than ``stale_after_s``). A SENDING entry of this process is a call in flight."""
         cutoff = time.time() - self.stale_after_s
+        me = current_owner()
         out = []
         for entry in self.unresolved():
             if entry.state is JournalState.UNKNOWN:
                 out.append(entry)
-            elif entry.owner != OWNER:
+            elif entry.owner != me:
                 alive = owner_alive(entry.owner)
                 if alive is False or (alive is None and entry.updated_at.timestamp() < cutoff):
                     out.append(entry)
         return out
-

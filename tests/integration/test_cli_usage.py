@@ -18,7 +18,7 @@ from jts_broker import BrokerConfig, GrpcBrokerGateway, OrderStatusUnknown, Rate
 from jts_broker.cli.main import main
 from jts_broker.client.config_file import load_settings
 from jts_broker.server.faults import FaultPlan
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, wait_until
 from tests.processes import cli, free_port, start_server, stop
 
 pytestmark = pytest.mark.integration
@@ -211,3 +211,35 @@ def test_unresolved_orders_and_order_lookups(capsys, simulator):
     assert code == 0 and "cli-open" in out
     code, _, err = run(capsys, *target, "order", "--client-order-id", "never-sent")
     assert code == 1 and err.count("\n") == 1 and "no order with client order id never-sent" in err
+
+
+def _unknown_fate(simulator) -> None:
+    """The simulator takes orders and loses the answers, and every lookup fails."""
+    simulator.faults.set(FaultPlan(drop_after_commit=1.0, methods=frozenset({"PlaceOrder"})),
+                         FaultPlan(error_rates={"UNAVAILABLE": 1.0}, methods=frozenset({"GetOrder"})))
+
+
+def test_an_order_whose_outcome_is_unknown_exits_3_and_names_it(capsys, simulator, tmp_path):
+    config = tmp_path / "jts-broker.toml"
+    config.write_text(f"[cache]\nenabled = false\n[brokers.sim]\nport = {simulator.port}\n"
+                      "[brokers.sim.retry]\ninitial_backoff_s = 0.02\nmax_backoff_s = 0.05\nbudget_s = 0.3\n")
+    _unknown_fate(simulator)
+    price = str(simulator.market.quote("229200").lower_limit)
+    code, out, err = run(capsys, "--config", str(config), "buy", "229200", "1", "--price", price, "--account", ACCOUNT, "--client-order-id", "cli-unknown")
+    assert code == 3 and out == "" and err.count("\n") == 1
+    assert "outcome unknown" in err and "cli-unknown" in err and "get_order_by_client_id" in err
+
+
+def test_ctrl_c_during_an_order_names_the_order_it_may_have_placed(simulator):
+    _unknown_fate(simulator)
+    price = str(simulator.market.quote("229200").lower_limit)
+    buyer = cli("--target", simulator.target, "buy", "229200", "1", "--price", price, "--account", ACCOUNT)  # an id the user never saw
+    try:
+        wait_until(lambda: simulator.faults.injected_errors >= 1, what="the order in recovery")  # answer lost, a lookup failed
+        buyer.send_signal(signal.SIGINT)
+        _, err = buyer.communicate(timeout=30)
+    finally:
+        buyer.kill()
+    [order] = simulator.broker.orders(ACCOUNT)
+    assert buyer.returncode == 130 and "Traceback" not in err
+    assert f"interrupted: order {order.client_order_id} may have been placed" in err  # the one id the user needs

@@ -71,7 +71,7 @@ def test_ctrl_c_during_order_recovery_says_the_order_may_exist(simulator):
     assert report["raised"] == "KeyboardInterrupt" and not report["unknown"]
     assert any("interrupted-1" in note and "get_order_by_client_id" in note for note in report["notes"])
     assert [o.client_order_id for o in simulator.broker.orders(ACCOUNT)] == ["interrupted-1"]  # placed once, and named
-    journal = OrderJournal(default_journal_path(), f"kis@{simulator.target}")
+    journal = OrderJournal(default_journal_path(), "kis")
     [entry] = journal.unresolved()  # the order journal knows it is open: the next connect() settles it
     assert (entry.client_order_id, entry.state, entry.detail) == ("interrupted-1", JournalState.UNKNOWN, "interrupted (KeyboardInterrupt)")
     journal.close()

@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -70,7 +69,7 @@ def test_an_order_in_flight_when_its_process_was_killed_is_settled_by_the_next_p
     journal = str(tmp_path / "journal.sqlite")
     killed_while("send", simulator.target, journal, "crash-1", lambda: simulator.broker.orders(ACCOUNT))
 
-    left = OrderJournal(tmp_path / "journal.sqlite", f"kis@{simulator.target}")
+    left = OrderJournal(tmp_path / "journal.sqlite", "kis")
     [entry] = left.unresolved()
     assert (entry.client_order_id, entry.state) == ("crash-1", JournalState.SENDING)  # written before it left, never answered
     left.close()
@@ -83,12 +82,11 @@ def test_an_order_in_flight_when_its_process_was_killed_is_settled_by_the_next_p
 
 
 def test_an_order_killed_before_it_left_is_settled_as_not_placed(simulator, tmp_path):
-    # Written to the journal, then waiting for a rate-limit token when the process died: it
-    # never reached the broker. A lookup finds nothing, and once no request of it can still be
-    # on its way (two order deadlines of the reconciling process), it is NOT_PLACED.
+    # Written to the journal, then waiting for a rate-limit token when the process died: it never
+    # left (no send time), so nothing of it can still arrive, and a lookup that finds nothing
+    # settles it as NOT_PLACED at once.
     journal = str(tmp_path / "journal.sqlite")
     killed_while("queued", simulator.target, journal, "never-left", lambda: _state(tmp_path, simulator, "never-left") is JournalState.SENDING)
-    time.sleep(1.1)  # the reconciling worker's deadline is 0.5 s
     report = reconciled(simulator.target, journal, "never-left")
     assert report == {"before": ["never-left"], "after": [], "state": "not_placed", "order_id": ""}
     assert simulator.broker.orders(ACCOUNT) == []
@@ -98,7 +96,7 @@ def _state(tmp_path, simulator, client_order_id: str) -> JournalState | None:
     path = tmp_path / "journal.sqlite"
     if not path.exists():
         return None
-    journal = OrderJournal(path, f"kis@{simulator.target}")
+    journal = OrderJournal(path, "kis")
     try:
         entry = journal.entry(ACCOUNT, client_order_id)
         return entry.state if entry else None
@@ -183,8 +181,8 @@ def test_a_gateway_that_connected_in_the_background_settles_the_journal_before_i
     # journal is settled.
     with GrpcBrokerGateway(_config(simulator, order_journal="none")) as other:
         held = other.place_order(_resting_buy(simulator, "left-open"))
-    journal = OrderJournal(default_journal_path(), f"kis@{simulator.target}")
-    journal.record(_resting_buy(simulator, "left-open"))
+    journal = OrderJournal(default_journal_path(), "kis")
+    journal.record(_resting_buy(simulator, "left-open"), 10.0)
     journal.unknown(ACCOUNT, "left-open", "the process was killed")
     journal.close()
     simulator.stop(0)
@@ -197,3 +195,39 @@ def test_a_gateway_that_connected_in_the_background_settles_the_journal_before_i
     entry = gateway.order_journal.entry(ACCOUNT, "left-open")
     assert (entry.state, entry.order_id) == (JournalState.PLACED, held.order_id)
     gateway.close()
+
+
+def test_an_answer_that_cannot_be_read_leaves_the_order_open_not_refused(simulator, monkeypatch):
+    # The broker took the order and answered; this SDK cannot read the answer (a newer server's
+    # status, a malformed message). Whatever it says, the order is at the broker.
+    from jts_broker.contract._generated import mappers
+    from jts_broker.domain.errors import ServerError
+
+    def unreadable(message):
+        raise ServerError("malformed message: PlaceOrderResponse.order.status is missing", code="MALFORMED_MESSAGE")
+
+    with GrpcBrokerGateway(_config(simulator)) as gateway:
+        monkeypatch.setattr(mappers, "order_result_from_proto", unreadable)
+        with pytest.raises(OrderStatusUnknown) as caught:
+            gateway.place_order(_resting_buy(simulator, "unreadable"))
+        monkeypatch.undo()
+        assert caught.value.client_order_id == "unreadable"
+        assert gateway.order_journal.entry(ACCOUNT, "unreadable").state is JournalState.UNKNOWN
+        assert gateway.reconcile_orders() == []  # the next lookup settles it
+        assert gateway.order_journal.entry(ACCOUNT, "unreadable").state is JournalState.PLACED
+    assert [o.client_order_id for o in simulator.broker.orders(ACCOUNT)] == ["unreadable"]
+
+
+def test_a_resend_refused_for_another_reason_than_the_order_leaves_it_open(simulator):
+    # The first request is lost (before the broker), the lookup finds nothing, and the resend is
+    # refused for the credentials: the first request could still arrive, so the order is
+    # unknown, never "not placed".
+    retry = RetryPolicy(initial_backoff_s=0.02, max_backoff_s=0.05, budget_s=2.0)
+    with GrpcBrokerGateway(_config(simulator, retry=retry)) as gateway:
+        simulator.faults.set(FaultPlan(error_rates={"UNAVAILABLE": 1.0}, methods=frozenset({"PlaceOrder"}), limit=1),
+                             FaultPlan(error_rates={"PERMISSION_DENIED": 1.0}, methods=frozenset({"PlaceOrder"}), limit=1))
+        with pytest.raises(OrderStatusUnknown) as caught:
+            gateway.place_order(_resting_buy(simulator, "refused-resend"))
+        assert caught.value.status == "PERMISSION_DENIED"
+        entry = gateway.order_journal.entry(ACCOUNT, "refused-resend")
+        assert entry.state is JournalState.UNKNOWN and entry.sent_at is not None

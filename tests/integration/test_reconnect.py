@@ -4,10 +4,12 @@ reconnection after a restart or a crash of the server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import threading
 import time
 
+import grpc
 import pytest
 
 from jts_broker import (
@@ -23,6 +25,7 @@ from jts_broker import (
     RetryPolicy,
     Timeouts,
 )
+from jts_broker.server import SimulatorServer
 from tests.conftest import wait_until
 from tests.processes import free_port, start_server, stop
 
@@ -191,7 +194,7 @@ def test_a_slow_listener_never_stalls_the_connection_or_its_health_checks(simula
 
 def test_check_health_reports_the_round_trip(simulator):
     with GrpcBrokerGateway(config_for(simulator.target)) as gateway:
-        assert 0 < gateway.check_health() < 5
+        assert gateway.check_health() > 0  # a round trip, in seconds
         simulator.stop(0)
         with pytest.raises(BrokerUnavailable):
             gateway.check_health()
@@ -265,3 +268,34 @@ def test_a_stream_waiting_for_the_server_ends_when_the_gateway_disconnects(simul
     wait_until(lambda: gateway.status is CONNECTING)
     gateway.close()
     assert ended.wait(10)
+
+
+def test_stopping_while_health_streams_close_never_hangs():
+    # Clients' health streams ending while the server tells its watchers NOT_SERVING: with
+    # grpcio-health-checking's default servicer this deadlocked stop() (the workaround is in
+    # SimulatorServer.start). Streams of 20 ms, opened again and again by 16 clients.
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    for _ in range(5):
+        server = SimulatorServer(tick_interval_s=0).start()
+        done = threading.Event()
+
+        def churn(target: str = server.target, done: threading.Event = done) -> None:
+            with grpc.insecure_channel(target) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                while not done.is_set():
+                    with contextlib.suppress(grpc.RpcError):
+                        for _ in stub.Watch(health_pb2.HealthCheckRequest(), timeout=0.02):
+                            pass
+
+        clients = [threading.Thread(target=churn, daemon=True) for _ in range(16)]
+        for client in clients:
+            client.start()
+        time.sleep(0.3)
+        stopper = threading.Thread(target=server.stop, daemon=True)
+        stopper.start()
+        stopper.join(30)
+        done.set()
+        assert not stopper.is_alive(), "SimulatorServer.stop() hung"
+        for client in clients:
+            client.join(30)

@@ -167,22 +167,23 @@ def test_waiting_threads_are_served_in_arrival_order():
     # the FIFO gate must serve exactly that order (pyrate-limiter alone serves about half of the
     # pairs in order; `make bench` measures arrivals that race).
     served: list[int] = []
-    lock = threading.Lock()
     with RateLimiter(RateLimit(5, 0.5)) as limiter:
         for _ in range(5):
             limiter.acquire()
-        line = limiter._budgets[RateCategory.QUERY].gate._queue
+        gate = limiter._budgets[RateCategory.QUERY].gate
+        leave = gate.leave
 
-        def wait(i: int) -> None:
-            limiter.acquire()
-            with lock:
-                served.append(i)
+        def record_and_leave(ticket: object) -> None:  # admissions in the order they happen, under the gate
+            if gate._queue and gate._queue[0] is ticket:
+                served.append(int(threading.current_thread().name))
+            leave(ticket)
 
+        gate.leave = record_and_leave  # type: ignore[method-assign]
         threads = []
         for i in range(12):
-            threads.append(threading.Thread(target=wait, args=(i,)))
+            threads.append(threading.Thread(target=limiter.acquire, name=str(i)))
             threads[-1].start()
-            wait_until(lambda i=i: len(line) + len(served) >= i + 1, what=f"thread {i} in line")
+            wait_until(lambda i=i: len(gate._queue) + len(served) >= i + 1, what=f"thread {i} in line")
         for t in threads:
             t.join()
     assert served == list(range(12))

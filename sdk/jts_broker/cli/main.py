@@ -9,8 +9,9 @@ overrides the broker's address. ``--json`` prints machine-readable output with e
 strings.
 
 Exit codes: 0 done; 1 an error (one line on stderr), or no data where some was asked for; 2 a
-usage mistake (one line on stderr); 130 interrupted (Ctrl-C); 141 the reader of the output went
-away (``| head``), quietly.
+usage mistake (one line on stderr); 3 the outcome of an order or a cancel is unknown (look it up
+before sending it again); 130 interrupted (Ctrl-C; an order that may have left is named on
+stderr); 141 the reader of the output went away (``| head``), quietly.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from jts_broker import BrokerConfig, ConfigurationError, JtsBrokerError, Market, Timeframe, Timeouts, __version__
+from jts_broker import BrokerConfig, ConfigurationError, JtsBrokerError, Market, OrderStatusUnknown, Timeframe, Timeouts, __version__
 from jts_broker.client.config_file import CONFIG_ENV, find_config, load_settings
 from jts_broker.client.registry import default_gateway
 
@@ -156,13 +157,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except commands.UsageError as error:
         print(f"jts-broker {args.command}: error: {error} (see `jts-broker {args.command} --help`)", file=sys.stderr)
         return 2
+    except OrderStatusUnknown as error:  # neither "done" nor "refused": a script must look before it sends again
+        print(f"jts-broker: outcome unknown: {error}", file=sys.stderr)
+        return 3
     except JtsBrokerError as error:
         # Nothing listening: say how to start one (other connect failures carry their own hint).
         refused = error.code == "CONNECT_TIMEOUT" and ("Connection refused" in error.message or error.message.endswith(" s"))
         hint = " (is a server running? start one with `jts-broker serve`)" if refused else ""
         print(f"jts-broker: error: {error}{hint}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        for note in getattr(interrupt, "__notes__", ()):  # e.g. an order that may have left: its client order id
+            print(f"jts-broker: interrupted: {note}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`jts-broker symbols | head`): stop quietly. Python would flush to the

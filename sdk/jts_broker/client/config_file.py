@@ -29,7 +29,7 @@ import platformdirs
 from jts_broker.domain.config import DEFAULT_JOURNAL, AccountConfig, BrokerConfig, TlsConfig
 from jts_broker.domain.enums import AccountType, BrokerType
 from jts_broker.domain.errors import ConfigurationError, JtsBrokerError
-from jts_broker.domain.policies import RateBudget, RateLimitPolicy, ReconnectPolicy, Timeouts
+from jts_broker.domain.policies import RateBudget, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
 from jts_broker.journal import OrderJournal
 
 FILE_NAME = "jts-broker.toml"
@@ -71,6 +71,12 @@ type = "paper"                  # real | paper
 # read_s = 10.0
 # order_s = 10.0
 
+# [brokers.sim.retry]           # reads retried, and a broken order's fate looked up, within budget_s
+# max_attempts = 4
+# initial_backoff_s = 0.1
+# max_backoff_s = 2.0
+# budget_s = 15.0
+
 # [brokers.sim.reconnect]       # health checks and automatic reconnection
 # initial_backoff_s = 0.1
 # max_backoff_s = 2.0
@@ -97,7 +103,7 @@ type = "mock"                   # in memory, no server: seeded prices on the KRX
 '''
 
 _TOP_KEYS = {"brokers", "cache"}
-_BROKER_KEYS = {"type", "host", "port", "token", "accounts", "rate_limits", "timeouts", "reconnect", "tls", "order_journal"}
+_BROKER_KEYS = {"type", "host", "port", "token", "accounts", "rate_limits", "timeouts", "retry", "reconnect", "tls", "order_journal"}
 _RATE_KEYS = {"preset", "query", "order", "weights", "max_wait_s", "margin_s", "backend", "key"}
 _TLS_KEYS = {"ca": "root_certificates", "cert": "client_certificate", "key": "client_key", "server_name": "server_name"}
 _CACHE_KEYS = {"enabled", "path"}
@@ -130,8 +136,9 @@ def open_journal(config: BrokerConfig) -> OrderJournal | None:
     path = journal_path(config)
     if path is None:
         return None
-    # A sender on another host is trusted while its call could still be running.
-    return OrderJournal(path, config.scope, stale_after_s=config.timeouts.order_s + config.retry.budget_s + 60)
+    # Keyed by the brokerage, not the gateway's address (see jts_broker.journal). A sender that
+    # cannot be checked is trusted while its call could still be running.
+    return OrderJournal(path, config.broker_type.value, stale_after_s=config.timeouts.order_s + config.retry.budget_s + 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +249,8 @@ class _Reader:
             kwargs["rate_limit"] = self.rate_limits(f"{prefix}.rate_limits", table["rate_limits"], broker_type, accounts)
         if "timeouts" in table:
             kwargs["timeouts"] = self.dataclass_table(f"{prefix}.timeouts", table["timeouts"], Timeouts)
+        if "retry" in table:
+            kwargs["retry"] = self.dataclass_table(f"{prefix}.retry", table["retry"], RetryPolicy)
         if "reconnect" in table:
             kwargs["reconnect"] = self.dataclass_table(f"{prefix}.reconnect", table["reconnect"], ReconnectPolicy)
         if "tls" in table:

@@ -153,8 +153,9 @@ class BrokerConfig:
 
     @property
     def scope(self) -> str:
-        """``"<broker type>@<host>:<port>"``: how the offline cache and the order journal name
-        this connection's data in files that several connections share."""
+        """``"<broker type>@<host>:<port>"``: how the offline cache names this connection's data in
+        a file that several connections share (the order journal, which follows accounts, uses
+        the broker type alone)."""
         return f"{self.broker_type.value}@{self.target}"
 
     @property

@@ -198,6 +198,14 @@ class RetryPolicy:
     max_backoff_s: float = 2.0
     budget_s: float = 15.0
 
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be a whole number >= 1, got {self.max_attempts!r}")
+        if not 0 < self.initial_backoff_s <= self.max_backoff_s:
+            raise ConfigurationError(f"retry backoff must satisfy 0 < initial ({self.initial_backoff_s!r}) <= max ({self.max_backoff_s!r}) seconds")
+        if not self.budget_s >= 0:
+            raise ConfigurationError(f"budget_s must be >= 0 seconds, got {self.budget_s!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class ReconnectPolicy:

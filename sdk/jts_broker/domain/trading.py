@@ -142,17 +142,20 @@ class OrderResult:
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
-    """One order of the journal.
+    """One order of the order journal (``jts_broker.journal``).
 
     Attributes:
-        scope: the broker connection it was sent on (``"<broker type>@<host>:<port>"``).
+        scope: the brokerage it was sent to (``"kis"``).
         request: the order as sent (its ``client_order_id`` is the key).
-        state: see :class:`JournalState`.
+        state: see :class:`~jts_broker.domain.enums.JournalState`.
         order_id: the broker's order id, once known; empty before.
         status: the order's status at the broker when last seen; None before.
         detail: why it is REJECTED, NOT_PLACED or UNKNOWN, in words.
-        owner: the process that sent it (``host:pid:start``).
+        owner: the process that sent it last (``host:pid-namespace:pid:start``).
         created_at, updated_at: tz-aware, Asia/Seoul.
+        sent_at: when its request last left the process (tz-aware); None if it never did.
+        deadline_s: the deadline its sends carried, seconds.
+        revision: counts the writes to the entry (settling writes apply to the revision read).
     """
 
     scope: str
@@ -164,6 +167,9 @@ class JournalEntry:
     owner: str
     created_at: datetime
     updated_at: datetime
+    sent_at: datetime | None = None
+    deadline_s: float = 0.0
+    revision: int = 0
 
     @property
     def account_id(self) -> str:

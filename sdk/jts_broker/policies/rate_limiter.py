@@ -63,38 +63,34 @@ def pyrate_rates(budget: RateBudget, margin_s: float) -> list[Rate]:
 
 
 class _FifoGate:
-    """Lets threads through one at a time in arrival order."""
+    """Lets threads through one at a time in arrival order. A caller brings its own ticket and
+    always ends with :meth:`leave` (in a ``finally``), whether it got through, gave up or was
+    interrupted anywhere: no dead ticket can hold the line."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._queue: deque[object] = deque()
 
-    def enter(self, deadline: float | None) -> bool:
-        """Queue up; True once first in line, False if ``deadline`` (monotonic) passes first."""
-        me = object()
+    def wait_turn(self, ticket: object, deadline: float | None) -> bool:
+        """Queue ``ticket``; True once first in line, False if ``deadline`` (monotonic) passes first."""
         with self._cond:
-            self._queue.append(me)
-            try:
-                while self._queue[0] is not me:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        self._drop(me)
-                        return False
-                    self._cond.wait(remaining)
-            except BaseException:  # Ctrl-C while queued: leave the line, or everyone behind waits forever
-                self._drop(me)
-                raise
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
         return True
 
-    def _drop(self, me: object) -> None:
-        """Take ``me`` out of the line (the lock held) and wake the others."""
-        self._queue.remove(me)
-        self._cond.notify_all()
-
-    def leave(self) -> None:
+    def leave(self, ticket: object) -> None:
+        """Take ``ticket`` out of the line, wherever it is (or not there at all), and wake the others."""
         with self._cond:
-            self._queue.popleft()
-            self._cond.notify_all()
+            try:
+                self._queue.remove(ticket)
+            except ValueError:
+                pass  # interrupted before it was queued
+            finally:
+                self._cond.notify_all()
 
 
 class _Budget:
@@ -215,16 +211,16 @@ class RateLimiter(IRateLimiter):
         timeout = self._timeout(timeout_s)
         started = self._start(budget)
         admitted = False
+        ticket = object()
         try:
-            if budget.gate.enter(None if timeout < 0 else started + timeout):
-                try:
-                    remaining = -1 if timeout < 0 else max(0.0, started + timeout - time.monotonic())
-                    admitted = bool(budget.limiter.try_acquire(_ITEM, weight=weight, timeout=remaining))
-                finally:
-                    budget.gate.leave()
+            if budget.gate.wait_turn(ticket, None if timeout < 0 else started + timeout):
+                remaining = -1 if timeout < 0 else max(0.0, started + timeout - time.monotonic())
+                admitted = bool(budget.limiter.try_acquire(_ITEM, weight=weight, timeout=remaining))
         except BaseException:  # KeyboardInterrupt (or any failure) while waiting: it goes on as it is
             self._abandon(budget)
             raise
+        finally:
+            budget.gate.leave(ticket)
         self._finish(budget, weight, started, admitted, timeout)
 
     async def acquire_async(self, category: RateCategory = RateCategory.QUERY, weight: int = 1, timeout_s: float | None = None) -> None:

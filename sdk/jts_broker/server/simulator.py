@@ -105,7 +105,13 @@ class SimulatorServer:
                              interceptors=interceptors)
         market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketDataService(self.market), server)  # type: ignore[no-untyped-call]  # protoc's glue
         trading_pb2_grpc.add_TradingServiceServicer_to_server(TradingService(self.broker), server)  # type: ignore[no-untyped-call]  # protoc's glue
-        self._health = health.HealthServicer()
+        # grpcio-health-checking workaround: in its default non-blocking mode the servicer sends
+        # each watcher's update, and waits for the send, while holding its lock, and a watch that
+        # closes meanwhile needs that lock on the thread that completes sends: stop() (which tells
+        # watchers NOT_SERVING) then deadlocks with clients' health streams ending. In blocking mode
+        # an update only queues to the watcher; each watch holds a worker thread while open.
+        # tests/integration/test_reconnect.py::test_stopping_while_health_streams_close_never_hangs
+        self._health = health.HealthServicer(experimental_non_blocking=False)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for name in ("", *SERVICE_NAMES):
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)

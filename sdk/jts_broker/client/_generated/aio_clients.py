@@ -63,10 +63,12 @@ class CallPolicy:
         self.retry = retry
         self.metadata = tuple(metadata)
 
-    async def unary(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> Any:
+    async def unary(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo, before_send: Callable[[], None] | None = None) -> Any:
+        """One call under the policy. ``before_send`` runs once the rate-limit token is taken, just
+        before each attempt leaves (the order journal notes the time a request left)."""
         timeout_s = self.timeouts.read_s if method.read_only else self.timeouts.order_s
         try:
-            return await self._attempt(multicallable, request, timeout_s, method)
+            return await self._attempt(multicallable, request, timeout_s, method, before_send)
         except grpc.RpcError as exc:
             if not (method.read_only and self.retry.max_attempts > 1 and is_retryable(exc)):
                 raise error_from_rpc(exc, method.path) from exc
@@ -80,13 +82,16 @@ class CallPolicy:
         try:
             async for attempt in _retrying(self.retry, is_retryable, retry_after_s, attempts_made=1, path=method.path):
                 with attempt:
-                    return await self._attempt(multicallable, request, timeout_s, method)
+                    return await self._attempt(multicallable, request, timeout_s, method, before_send)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, method.path) from exc
         raise AssertionError("unreachable: the retry loop returns or raises")
 
-    async def _attempt(self, multicallable: Callable[..., Any], request: Any, timeout_s: float, method: MethodInfo) -> Any:
+    async def _attempt(self, multicallable: Callable[..., Any], request: Any, timeout_s: float, method: MethodInfo,
+                       before_send: Callable[[], None] | None) -> Any:
         await self.rate_limiter.acquire_async(method.category, self.rate_limiter.weight_of(method.name))
+        if before_send is not None:
+            before_send()
         return await multicallable(request, timeout=timeout_s, metadata=self.metadata)
 
     async def server_stream(self, multicallable: Callable[..., Any], request: Any, method: MethodInfo) -> ResponseStream[Any]:
@@ -255,18 +260,22 @@ class TradingServiceClient:
         """Returns an account's open positions, ordered by symbol."""
         return await self._policy.unary(self._get_positions, request, self._GET_POSITIONS)  # type: ignore[no-any-return]
 
-    async def place_order(self, request: trading_pb2.PlaceOrderRequest) -> trading_pb2.PlaceOrderResponse:
+    async def place_order(self, request: trading_pb2.PlaceOrderRequest, *, before_send: Callable[[], None] | None = None) -> trading_pb2.PlaceOrderResponse:
         """Places an order. INVALID_ARGUMENT for a malformed order (quantity < 1, a missing or extra
         price); NOT_FOUND for an unknown account or symbol; FAILED_PRECONDITION when the broker
         refuses it (off the tick grid, beyond the daily price limit, buying power, sellable
         quantity, no trading session), with the order recorded as REJECTED. A request whose
-        client_order_id was seen before returns the first order with `duplicate` set."""
-        return await self._policy.unary(self._place_order, request, self._PLACE_ORDER)  # type: ignore[no-any-return]
+        client_order_id was seen before returns the first order with `duplicate` set.
 
-    async def cancel_order(self, request: trading_pb2.CancelOrderRequest) -> trading_pb2.Order:
+        ``before_send`` runs just before the request leaves (after its rate-limit token)."""
+        return await self._policy.unary(self._place_order, request, self._PLACE_ORDER, before_send)  # type: ignore[no-any-return]
+
+    async def cancel_order(self, request: trading_pb2.CancelOrderRequest, *, before_send: Callable[[], None] | None = None) -> trading_pb2.Order:
         """Cancels the unfilled rest of a working order and returns it. FAILED_PRECONDITION
-        (ORDER_NOT_CANCELLABLE) when the order is already final; NOT_FOUND for an unknown order."""
-        return await self._policy.unary(self._cancel_order, request, self._CANCEL_ORDER)  # type: ignore[no-any-return]
+        (ORDER_NOT_CANCELLABLE) when the order is already final; NOT_FOUND for an unknown order.
+
+        ``before_send`` runs just before the request leaves (after its rate-limit token)."""
+        return await self._policy.unary(self._cancel_order, request, self._CANCEL_ORDER, before_send)  # type: ignore[no-any-return]
 
     async def get_order(self, request: trading_pb2.GetOrderRequest) -> trading_pb2.Order:
         """Returns one order, by order id or by account and client order id."""

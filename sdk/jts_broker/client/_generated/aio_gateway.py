@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -28,7 +29,6 @@ from jts_broker.domain.config import BrokerConfig
 from jts_broker.domain.connection import ConnectionState, ConnectionStatusChange, StatusListener
 from jts_broker.domain.enums import ConnectionStatus, Market, OrderStatus, Timeframe
 from jts_broker.domain.errors import (
-    AccountNotFound,
     BrokerUnavailable,
     DuplicateClientOrderId,
     InvalidRequest,
@@ -38,6 +38,7 @@ from jts_broker.domain.errors import (
     OrderStatusUnknown,
     RateLimitExceeded,
     RequestCancelled,
+    ServerError,
 )
 from jts_broker.domain.gateway import AsyncQuoteStream, DateLike, IAsyncBrokerGateway
 from jts_broker.domain.market_data import Candle, Quote, QuoteGap, Symbol
@@ -175,7 +176,8 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         self._market: MarketDataServiceClient | None = None
         self._trading: TradingServiceClient | None = None
         self._recovery: TradingServiceClient | None = None
-        self._reconciled = False
+        self._settled = threading.Event()  # the journal has been reconciled once (a flag any thread or task reads)
+        self._settling = asyncio.Lock()
         self._default_account: str | None = config.accounts[0].account_id if config.accounts else None
         self._cache = OfflineCache(config.offline_cache, config.scope) if config.offline_cache else None
         self._journal = open_journal(config)
@@ -274,15 +276,20 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def _settle_journal(self) -> None:
         """Reconcile the journal once per gateway, before its first order: a run that follows a
-        crash learns what the crashed one sent before it can send anything again."""
-        if self._reconciled or self._journal is None:
+        crash learns what the crashed one sent before it can send anything again. Concurrent
+        callers wait for the one settling; a failed or interrupted settling is tried again by
+        the next caller."""
+        if self._settled.is_set() or self._journal is None:
             return
-        self._reconciled = True
-        try:
-            await self.reconcile_orders()
-        except JtsBrokerError as exc:  # the journal keeps them; the next connect() or order, or reconcile_orders(), tries again
-            self._reconciled = False
-            log.warning("orders of the journal could not be reconciled with %s: %s", self.config.target, exc)
+        async with self._settling:
+            if self._settled.is_set():  # settled by the caller this one waited for
+                return
+            try:
+                await self.reconcile_orders()
+            except JtsBrokerError as exc:  # the journal keeps them; the next connect() or order, or reconcile_orders(), tries again
+                log.warning("orders of the journal could not be reconciled with %s: %s", self.config.target, exc)
+                return
+            self._settled.set()
 
     def _adopt(self, connection: AsyncConnection, channel: grpc.aio.Channel) -> None:
         policy = CallPolicy(self._limiter, self.config.timeouts, self.config.retry, connection.metadata)
@@ -468,14 +475,19 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
                                     f"order {request.client_order_id} was not sent", code="NOT_CONNECTED")
         if self._journal is not None:
             await self._settle_journal()  # (a gateway whose first connect failed connected in the background)
-            self._journal.record(prepared)  # written before the request leaves; a journal that cannot be written stops it here
+            # Written before the request leaves, with the deadline its sends carry; a journal that
+            # cannot be written stops it here.
+            self._journal.record(prepared, self.config.timeouts.order_s)
+        sent = self._sent_hook(prepared)
         try:
             try:
-                result = m.order_result_from_proto(await trading.place_order(request))
+                response = await trading.place_order(request, before_send=sent)
             except JtsBrokerError as exc:
                 if not _ambiguous(exc):
                     raise  # refused on purpose: the order was not placed
                 result = await self._recover_order(prepared, request, exc)
+            else:
+                result = self._order_result(response, request)
         except OrderStatusUnknown as exc:
             self._journal_note(OrderJournal.unknown, prepared.account_id, prepared.client_order_id, str(exc))
             raise
@@ -494,10 +506,26 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         self._journal_note(OrderJournal.placed, result.order)
         return result
 
-    def _journal_note(self, write: Callable[..., None], *args: object) -> None:
-        """Mark an order's outcome in the journal. Once the order has left, a journal that fails
-        must not hide the outcome from the caller: it is logged, and the entry stays unresolved
-        until a later reconcile settles it."""
+    def _sent_hook(self, order: OrderRequest) -> Callable[[], None] | None:
+        """What runs as the order's request leaves (each send): the journal notes the time."""
+        journal = self._journal
+        if journal is None:
+            return None
+        return lambda: self._journal_note(OrderJournal.sending, order.account_id, order.client_order_id)
+
+    def _order_result(self, response: trading_pb2.PlaceOrderResponse, request: trading_pb2.PlaceOrderRequest) -> OrderResult:
+        """The broker's answer to an order. An answer that cannot be read (a newer server's
+        status, a malformed message) still means the broker took the order: unknown, never "not
+        placed"."""
+        try:
+            return m.order_result_from_proto(response)
+        except ServerError as exc:
+            raise self._order_unknown(request, exc) from exc
+
+    def _journal_note(self, write: Callable[..., object], *args: object) -> None:
+        """Note something of an order in the journal. Once the order may have left, a journal
+        that fails must not hide the outcome from the caller: it is logged, and the entry stays
+        unresolved until a later reconcile settles it."""
         if self._journal is None:
             return
         try:
@@ -513,42 +541,44 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
     async def reconcile_orders(self) -> list[JournalEntry]:
         """Ask the broker, by client order id, for every order the journal holds unresolved and that
         no live call is settling (sent by a process that ended, or ended without an answer):
-        found, it becomes PLACED (or REJECTED) with the broker's order id; not found, NOT_PLACED,
-        once its last send is older than two order deadlines (a request still on its way could
-        yet arrive). :meth:`connect` runs this once. Returns what is still unresolved.
+        found, it becomes PLACED (or REJECTED) with the broker's order id; not found, NOT_PLACED
+        once no request of it can still arrive (see ``OrderJournal.not_found``). An entry the
+        broker cannot answer about stays open; :meth:`connect` runs this once. Returns what is
+        still unresolved.
 
         Raises:
-            BrokerUnavailable, AuthenticationFailed: the broker could not be asked.
+            BrokerUnavailable: the broker could not be reached (the rest stay open).
         """
         if self._journal is None:
             return []
         recovery = await self._recovery_client()
-        settle_before = now_kst().timestamp() - 2 * self.config.timeouts.order_s
         for entry in self._journal.abandoned():
             lookup = trading_pb2.GetOrderRequest(account_id=entry.account_id, client_order_id=entry.client_order_id)
             try:
                 order = m.order_from_proto(await recovery.get_order(lookup))
             except OrderNotFound:
-                if entry.updated_at.timestamp() < settle_before:
-                    self._journal.not_placed(entry.account_id, entry.client_order_id, "not at the broker when looked up after its sender ended")
+                self._journal.not_found(entry)
                 continue
-            except (InvalidRequest, AccountNotFound) as exc:  # this entry cannot be asked about here; the others still can
+            except BrokerUnavailable:
+                raise
+            except JtsBrokerError as exc:  # this entry cannot be settled now (refused, unreadable); the others still can
                 log.warning("order %s of the journal could not be looked up: %s", entry.client_order_id, exc)
                 continue
             if is_same_order(order, entry.request):
-                self._journal.placed(order)
+                self._journal.placed(order, revision=entry.revision)
             else:
                 self._journal.not_placed(entry.account_id, entry.client_order_id,
-                                         f"the client order id names order {order.order_id} with other parameters")
+                                         f"the client order id names order {order.order_id} with other parameters", revision=entry.revision)
         return self._journal.unresolved()
 
     async def _recover_order(self, prepared: OrderRequest, request: trading_pb2.PlaceOrderRequest, failure: JtsBrokerError) -> OrderResult:
         """After a failure that may have come after the order reached the broker: look the order
         up by its client order id; place it again (with the same id) only when the broker has no
         such order. Never a blind resend. Lookups and resends that fail for want of the server or
-        of rate budget are tried again (``RecoveryBackoff``) for ``retry.budget_s`` seconds; a
-        lookup that cannot succeed, or a spent budget, ends in ``OrderStatusUnknown``: an order the
-        broker may hold is never reported as not sent."""
+        of rate budget are tried again (``RecoveryBackoff``) for ``retry.budget_s`` seconds. A
+        lookup that cannot succeed, a resend refused for any reason but the broker's verdict on
+        the order itself, or a spent budget end in ``OrderStatusUnknown``: the first request may
+        still arrive, and an order the broker may hold is never reported as not sent."""
         lookup = trading_pb2.GetOrderRequest(account_id=request.account_id, client_order_id=request.client_order_id)
         recovery = await self._recovery_client()
         backoff = RecoveryBackoff(self.config.retry)
@@ -558,12 +588,15 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
                 order = m.order_from_proto(await recovery.get_order(lookup))
             except OrderNotFound:
                 try:  # it never arrived, so sending it (same id) cannot make a second one
-                    return m.order_result_from_proto(await recovery.place_order(request))
+                    response = await recovery.place_order(request, before_send=self._sent_hook(prepared))
+                except (OrderRejected, DuplicateClientOrderId):
+                    raise  # the broker's verdict on this client order id: it holds no order of ours under it
                 except JtsBrokerError as exc:
-                    if not _transient(exc):
-                        raise  # the resend was refused on purpose: the order is not placed
+                    if not _transient(exc):  # e.g. the credentials were refused: the first request may still arrive
+                        raise self._order_unknown(request, exc) from exc
                     failure = exc
                     continue
+                return self._order_result(response, request)
             except JtsBrokerError as exc:
                 if not _transient(exc):  # e.g. the credentials were refused: the lookup cannot tell
                     raise self._order_unknown(request, exc) from exc
@@ -603,21 +636,29 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         trading = await self._tr()
         try:
             try:
-                return m.order_from_proto(await trading.cancel_order(request))
+                response = await trading.cancel_order(request)
             except JtsBrokerError as exc:
                 if not _ambiguous(exc):
                     raise
-                failure = exc
-            return await self._recover_cancel(request, failure)
+                return await self._recover_cancel(request, exc)
+            return self._cancelled(response, request)
         except JtsBrokerError:
             raise
         except BaseException as exc:  # Ctrl-C, a cancelled task: raised as it is, with what the caller must know
             exc.add_note(f"the cancel of order {request.order_id} may have taken effect: check get_order_status({request.order_id!r})")
             raise
 
+    def _cancelled(self, response: trading_pb2.Order, request: trading_pb2.CancelOrderRequest) -> Order:
+        """The broker's answer to a cancel; one that cannot be read leaves the outcome unknown."""
+        try:
+            return m.order_from_proto(response)
+        except ServerError as exc:
+            raise self._cancel_unknown(request, exc) from exc
+
     async def _recover_cancel(self, request: trading_pb2.CancelOrderRequest, failure: JtsBrokerError) -> Order:
         """The cancel may have taken effect. Sending it again would then be refused as "not
-        cancellable" and hide that it worked: ask for the order first, as :meth:`_recover_order` does."""
+        cancellable" and hide that it worked: ask for the order first, as :meth:`_recover_order`
+        does, and once more when a resend is refused."""
         lookup = trading_pb2.GetOrderRequest(order_id=request.order_id)
         recovery = await self._recovery_client()
         backoff = RecoveryBackoff(self.config.retry)
@@ -636,10 +677,20 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
                 raise OrderRejected(f"order {order.order_id} is {order.status.value}: nothing left to cancel", code="ORDER_NOT_CANCELLABLE",
                                     order_id=order.order_id) from failure
             try:
-                return m.order_from_proto(await recovery.cancel_order(request))
+                return self._cancelled(await recovery.cancel_order(request), request)
+            except OrderRejected:
+                # "Not cancellable" may mean the first cancel landed between the lookup and this
+                # one: the order says which.
+                try:
+                    after = m.order_from_proto(await recovery.get_order(lookup))
+                except JtsBrokerError:
+                    after = None
+                if after is not None and after.status is OrderStatus.CANCELLED:
+                    return after
+                raise
             except JtsBrokerError as exc:
                 if not _transient(exc):
-                    raise
+                    raise self._cancel_unknown(request, exc) from exc
                 failure = exc
         raise self._cancel_unknown(request, failure) from failure
 

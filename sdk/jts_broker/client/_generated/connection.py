@@ -198,7 +198,9 @@ class Connection:
         vanished without closing the connection is noticed within about one interval. A quiet
         interval after an answer is normal: the server speaks only when its status changes."""
         stub = health_pb2_grpc.HealthStub(channel)
-        interval_s = self.config.reconnect.health_interval_s
+        # A stream lives one interval, and never less than a connect: one slow answer of a busy
+        # server is not an outage.
+        interval_s = max(self.config.reconnect.health_interval_s, self.config.timeouts.connect_s)
         while not self._closed.is_set():
             answered = False
             try:
