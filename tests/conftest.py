@@ -20,17 +20,26 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 ACCOUNT = "50000001-01"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never read the developer's jts-broker config or write to their config, cache or data
+    folders, and subprocesses they start inherit the same. Set for the whole session, so that
+    module-scoped fixtures (set up before any test's own fixtures) are covered too."""
+    home = tmp_path_factory.getbasetemp() / "xdg"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+        patch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+        patch.setenv("XDG_DATA_HOME", str(home / "data"))
+        for name in ("JTS_BROKER_CONFIG", "JTS_BROKER_TARGET", "JTS_BROKER_SERVE_TOKEN"):
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never read the developer's jts-broker config or write to their cache or data folders,
-    and subprocesses they start inherit the same. Each test has a data folder (the default order
-    journal) of its own: an order one test left unresolved is never reconciled by another."""
-    home = tmp_path_factory.getbasetemp() / "xdg"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    """Each test has a data folder (the default order journal) of its own: an order one test left
+    unresolved is never reconciled by another."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
-    for name in ("JTS_BROKER_CONFIG", "JTS_BROKER_TARGET", "JTS_BROKER_SERVE_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition") -> None:
