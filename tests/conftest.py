@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import inspect
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,17 @@ from jts_broker.server import SimulatorServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ACCOUNT = "50000001-01"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started in the background by a non-interactive shell inherits SIGINT ignored, and so
+    would every process a test starts (an ignored signal stays ignored across exec): the tests that
+    send a real SIGINT would then meet nothing. Restoring Python's handler here, in the main thread
+    before any test, gives children the default disposition after exec, as a user's Ctrl-C meets it.
+    (Not a ``preexec_fn`` per child: it forces fork() of a process whose gRPC threads are running,
+    and gRPC's fork handlers then broke the child's event engine.)"""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

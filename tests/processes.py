@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,13 +18,9 @@ def free_port() -> int:
 
 def cli(*argv: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
     """``jts-broker ARGV`` as a subprocess with text pipes; ``env`` adds to this process's environment.
-
-    SIGINT is given its default disposition first: a test run started in the background by a
-    non-interactive shell has it ignored, and Python then keeps ignoring it, where a user's
-    Ctrl-C would meet KeyboardInterrupt."""
+    (SIGINT reaches it with its default disposition: see ``pytest_configure`` in conftest.)"""
     return subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, **kwargs)
 
 
 def start_server(port: int, *extra: str) -> tuple[subprocess.Popen, str]:
