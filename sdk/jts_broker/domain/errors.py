@@ -38,16 +38,20 @@ class JtsBrokerError(Exception):
         code: stable machine-readable reason from the server or the SDK (e.g. ``"TICK_SIZE"``);
             empty when there is none.
         broker_code: the broker's own error code (e.g. KIS ``"EGW00201"``); empty when none.
+        broker_message: the broker's own words for it (KIS ``msg1``), trailing spaces removed;
+            empty when none (over gRPC it is part of ``message``).
         order_id: the order concerned, when the server recorded one; empty otherwise.
         status: the gRPC status name when the error came from a call (e.g. ``"UNAVAILABLE"``);
             empty for errors raised in the SDK before or without a call.
     """
 
-    def __init__(self, message: str, *, code: str = "", broker_code: str = "", order_id: str = "", status: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "", broker_code: str = "", order_id: str = "", status: str = "",
+                 broker_message: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.broker_code = broker_code
+        self.broker_message = broker_message
         self.order_id = order_id
         self.status = status
 
