@@ -1,0 +1,160 @@
+"""``KisEmulator``: KIS's Open API over the paper engine and the bundled KRX data, on real HTTP.
+
+Try the KIS backend with no account, and test ``KisRestGateway`` through real sockets:
+``jts-broker kis-emulator --port 8443`` and a config whose ``base_url`` points at it.
+
+Reproduced: the REST endpoints ``KisRestGateway`` calls (token, price, order book, period and
+1-minute candles, balance and orderable cash, the day's orders, order-cash, cancel) with KIS's JSON
+shapes (every value a string), the headers (``tr_id`` per domain, ``tr_cont`` paging with
+``CTX_AREA_*``), error bodies (``rt_cd``/``msg_cd``/``msg1``; the token endpoint's
+``error_code``/``error_description``) and limits: ``EGW00201`` past ``rate_per_s`` calls a second
+per app key, ``EGW00133`` for a second token within a minute, ``EGW00123`` for an expired token,
+``EGW02004`` for a transaction of the other domain. Faults: answers cut after an order was taken,
+latency, HTTP 5xx on reads.
+
+Not reproduced: KIS's WebSocket feed, amendments (``RVSE_CNCL_DVSN_CD`` 01), hashkeys, other
+markets (NXT, SOR), credit orders, KIS's own refusal codes for orders (the emulator answers
+``EMUL_<code>`` with the paper engine's reason, e.g. ``EMUL_TICK_SIZE``), and the exact page sizes
+of KIS (balance pages of 50 rows real / 20 paper, order pages of 20). Order times are the wall
+clock; prices are the replayed session's (the data's dates). Plain HTTP only: the emulator is for
+loopback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from jts_broker.domain.enums import AccountType
+from jts_broker.domain.errors import BrokerUnavailable, ConfigurationError
+from jts_broker.domain.trading import Account
+from jts_broker.paper.broker import PaperBroker
+from jts_broker.paper.data_loader import load_market
+
+from .app import EmulatorState, Faults, create_app
+
+__all__ = ["DEFAULT_ACCOUNT", "Faults", "KisEmulator"]
+
+DEFAULT_ACCOUNT = "50000001-01"
+KIS_HEADERS = ("tr_id", "tr_cont", "gt_uid", "seq_no", "mac_address", "phone_number", "ip_addr", "hashkey")
+"""KIS's request headers whose names hold an underscore."""
+
+
+class _KisRequestHandler(WSGIRequestHandler):
+    """Werkzeug workaround: its server drops every request header whose name holds an underscore
+    (against header spoofing through ``HTTP_X_Y``), and KIS's own headers are ``tr_id`` and
+    ``tr_cont``. These few are put back, by name, under their WSGI keys (``HTTP_TR_ID``).
+    Tested by every emulator test (a call without its ``tr_id`` is refused)."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        for name in KIS_HEADERS:
+            value = self.headers.get(name)
+            if value is not None:
+                environ[f"HTTP_{name.upper()}"] = value.replace("\r\n", "")
+        return environ
+
+
+class KisEmulator:
+    """A KIS Open API emulator serving HTTP on ``host:port`` (port 0: a free one).
+
+    Args:
+        env: ``"paper"`` (the ``VTTC...`` transaction ids) or ``"real"``.
+        accounts: account numbers (``CANO-ACNT_PRDT_CD``); default one, ``50000001-01``.
+        credentials: app key -> app secret accepted; None accepts any non-empty pair.
+        rate_per_s: calls a second per app key before ``EGW00201``; default KIS's (20 real, 2 paper).
+        token_ttl_s: how long a token lives, seconds (KIS: about a day).
+        data_dir, session_date: the paper market's data (default the bundled KRX data) and day.
+        initial_cash: each account's cash, KRW.
+        tick_interval_s: seconds between replay steps; 0 stops the clock (drive it with :meth:`step`).
+        faults: faults to inject.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, env: str = "paper", accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,),
+                 credentials: Mapping[str, str] | None = None, rate_per_s: int | None = None, token_ttl_s: float = 86_400.0,
+                 data_dir: Path | None = None, session_date: date | None = None, initial_cash: Decimal = Decimal(100_000_000),
+                 tick_interval_s: float = 1.0, faults: Faults | None = None) -> None:
+        if env not in ("paper", "real"):
+            raise ConfigurationError(f'emulator env must be "paper" or "real", got {env!r}')
+        market = load_market(data_dir, session_date)
+        kind = AccountType.PAPER if env == "paper" else AccountType.REAL
+        broker = PaperBroker(market, [Account(a, f"KIS emulator {a}", kind) for a in accounts], initial_cash)
+        self.state = EmulatorState(broker, env, credentials=credentials, rate_per_s=rate_per_s or (20 if env == "real" else 2),
+                                   token_ttl_s=token_ttl_s, faults=faults or Faults())
+        self.host, self._requested_port = host, port
+        self.tick_interval_s = tick_interval_s
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_clock = threading.Event()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``: a ``KisConfig.base_url``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """What it counted: ``tokens_issued``, ``calls``, ``rate_limited``, ``orders``,
+        ``answers_dropped``, ``faults_5xx``, ``token_refused``."""
+        with self.state.lock:
+            return dict(self.state.stats)
+
+    def start(self) -> KisEmulator:
+        """Bind and serve on threads of its own; returns self.
+
+        Raises:
+            BrokerUnavailable: the port cannot be bound (code ``BIND_FAILED``).
+        """
+        try:
+            self._server = make_server(self.host, self._requested_port, create_app(self.state), threaded=True,
+                                       request_handler=_KisRequestHandler)
+        except OSError as exc:
+            raise BrokerUnavailable(f"cannot bind {self.host}:{self._requested_port}: {exc.strerror}", code="BIND_FAILED") from None
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="jts-kis-emulator", daemon=True)
+        self._thread.start()
+        if self.tick_interval_s > 0:
+            self._stop_clock.clear()
+            threading.Thread(target=self._run_clock, name="jts-kis-emulator-clock", daemon=True).start()
+        return self
+
+    def step(self) -> bool:
+        """Advance the replay one step and match working orders; False once at the close."""
+        moved = self.state.market.advance()
+        if moved:
+            self.state.broker.on_market_step()
+        return moved
+
+    def _run_clock(self) -> None:
+        while not self._stop_clock.wait(self.tick_interval_s):
+            self.step()
+
+    def stop(self) -> None:
+        """Stop serving. Idempotent."""
+        self._stop_clock.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def wait(self) -> None:
+        """Block until :meth:`stop` is called from another thread."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> KisEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
