@@ -1,6 +1,7 @@
 """``jts-broker``: the command line of jts-broker.
 
-Every command but ``serve``, ``demo``, ``config`` and ``cache`` talks to a gateway server: a broker of the
+Every command but ``serve``, ``kis-emulator``, ``demo``, ``config`` and ``cache`` talks to a broker:
+a gateway server, or KIS's Open API directly for a broker with ``backend = "rest"``: a broker of the
 config file when there is one (``--config``, ``$JTS_BROKER_CONFIG``, ``./jts-broker.toml``, the
 user config folder; ``--broker`` picks one, default the first), else ``--target`` (default
 ``$JTS_BROKER_TARGET`` or 127.0.0.1:50551, where ``jts-broker serve`` listens). An explicit
@@ -28,8 +29,9 @@ from typing import Any, NoReturn
 from jts_broker import BrokerConfig, ConfigurationError, JtsBrokerError, Market, OrderStatusUnknown, Timeframe, Timeouts, __version__
 from jts_broker.client.config_file import CONFIG_ENV, find_config, load_settings
 from jts_broker.client.registry import default_gateway
+from jts_broker.domain.gateway import IBrokerGateway
 
-from . import cache, commands, demo, serve, status
+from . import cache, commands, demo, kis_emulator, serve, status
 from .args import date_arg, krw_arg
 from .render import console
 
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         return parser
 
     serve.add_parser(sub)
+    kis_emulator.add_parser(sub)
 
     sub.add_parser("demo", help="start the simulator in-process and walk through the main job over gRPC")
 
@@ -125,6 +128,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _gateway(args: argparse.Namespace) -> IBrokerGateway:
+    """The gateway of the connection :func:`_config` picks: ``KisRestGateway`` for a broker with
+    ``backend = "rest"`` (KIS directly), else as the registry's default."""
+    config = _config(args)
+    rest = getattr(args, "rest_config", None)
+    if rest is not None:
+        from jts_broker.kis import KisRestGateway
+
+        return KisRestGateway(rest)
+    return default_gateway(args.broker_name, config)
+
+
 def _config(args: argparse.Namespace) -> BrokerConfig:
     """The connection, as the module docstring says."""
     target = args.target or os.environ.get("JTS_BROKER_TARGET")
@@ -142,6 +157,11 @@ def _config(args: argparse.Namespace) -> BrokerConfig:
         raise ConfigurationError(f"{settings.source}: no broker named {name!r} (configured: {', '.join(settings.brokers)})")
     args.broker_name = name
     config = settings.brokers[name]
+    args.rest_config = settings.rest.get(name)
+    if args.rest_config is not None:
+        if target is not None:
+            raise ConfigurationError(f"broker {name} talks to KIS directly (backend = \"rest\"): --target does not apply")
+        return config
     if args.connect_timeout is not None:
         config = replace(config, timeouts=replace(config.timeouts, connect_s=args.connect_timeout))
     if target is not None:
@@ -189,8 +209,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         demo.run(console())
         return 0
-    config = _config(args)
-    gateway = default_gateway(args.broker_name, config)
+    if args.command == "kis-emulator":
+        return kis_emulator.run(args)
+    gateway = _gateway(args)
     try:
         return commands.COMMANDS[args.command](args, gateway)
     finally:

@@ -1,5 +1,6 @@
-"""``jts-broker serve``: the paper-trading simulator as a server process, with optional broker
-rate limits, fault injection and transport security."""
+"""``jts-broker serve``: the gateway server as a process, over the paper-trading simulator (the
+default) or a KIS account (``--backend kis --config FILE --broker NAME``: a broker with
+``backend = "rest"``), with optional broker rate limits, fault injection and transport security."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import os
 import signal
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jts_broker.domain.enums import AccountType, BrokerType
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.policies import RateLimitPolicy
 
 from .args import date_arg, fraction_arg, krw_arg
+
+if TYPE_CHECKING:
+    from jts_broker.kis import KisRestGateway
+    from jts_broker.server import GatewayServer
 
 TOKEN_ENV = "JTS_BROKER_SERVE_TOKEN"
 
@@ -29,7 +34,11 @@ def _rate(text: str) -> tuple[str, float]:
 
 
 def add_parser(sub: Any) -> None:
-    s = sub.add_parser("serve", help="run the paper-trading simulator (real KRX prices)")
+    s = sub.add_parser("serve", help="run the gateway server: the paper-trading simulator (real KRX prices) or a KIS account")
+    s.add_argument("--backend", choices=["paper", "kis"], default="paper",
+                   help="what the server serves: the paper simulator, or the KIS broker --broker of --config (default: %(default)s)")
+    s.add_argument("--config", type=Path, help="jts-broker.toml holding the KIS broker (--backend kis)")
+    s.add_argument("--broker", metavar="NAME", help="the broker of --config with backend = \"rest\" (default: the first such)")
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     s.add_argument("--port", type=int, default=50551, help="port (default: %(default)s; 0 picks a free one)")
     s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files (date,open,high,low,close,volume); default: bundled KRX data")
@@ -54,7 +63,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jts_broker.server import SimulatorServer
+    from jts_broker.server import GatewayServer, SimulatorServer
     from jts_broker.server.auth import ServerTls
     from jts_broker.server.faults import FaultPlan
 
@@ -71,19 +80,46 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"cannot read {exc.filename}: {exc.strerror}") from None
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
-    server = SimulatorServer(args.host, args.port, data_dir=args.data_dir, session_date=args.session_date, initial_cash=args.cash,
-                             tick_interval_s=args.tick_interval, rate_limits=limits, broker_type=emulate, faults=faults, tls=tls,
-                             token=args.token or None)
-    server.start()
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
     security = ("TLS" + (" with client certificates" if tls and tls.client_ca else "")) if tls else "plaintext"
-    # One plain line (no wrapping): scripts wait for it to know the port is bound.
-    print(f"jts-broker simulator serving on {server.target}: replayed session {server.market.session_date}, "
-          f"{len(server.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in server.broker.accounts())}, "
-          f"rate limits: {limits or 'none'}, {security}{', bearer token required' if args.token else ''}"
-          f"{', faults injected' if faults.active else ''}. Ctrl-C stops.", flush=True)
+    extras = f"{security}{', bearer token required' if args.token else ''}{', faults injected' if faults.active else ''}"
+    server: GatewayServer
+    if args.backend == "kis":
+        backend = _kis_backend(args)
+        server = GatewayServer(backend, args.host, args.port, faults=faults, tls=tls, token=args.token or None)
+        server.start()
+        # One plain line (no wrapping): scripts wait for it to know the port is bound.
+        banner = (f"jts-broker gateway serving on {server.target}: KIS {backend.kis.kis_env.value} account {backend.kis.account} "
+                  f"at {backend.kis.url}, rate limits: {backend.rate_limiter.policy}, {extras}. Ctrl-C stops.")
+    else:
+        simulator = SimulatorServer(args.host, args.port, data_dir=args.data_dir, session_date=args.session_date, initial_cash=args.cash,
+                                    tick_interval_s=args.tick_interval, rate_limits=limits, broker_type=emulate, faults=faults, tls=tls,
+                                    token=args.token or None)
+        server = simulator.start()
+        banner = (f"jts-broker simulator serving on {server.target}: replayed session {simulator.market.session_date}, "
+                  f"{len(simulator.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in simulator.broker.accounts())}, "
+                  f"rate limits: {limits or 'none'}, {extras}. Ctrl-C stops.")
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    print(banner, flush=True)
     try:
         server.wait()
     except KeyboardInterrupt:
         server.stop()
+    finally:
+        server.backend.close()
     return 0
+
+
+def _kis_backend(args: argparse.Namespace) -> KisRestGateway:
+    """The KisRestGateway of ``--config``'s broker ``--broker``, connected (its token in hand)."""
+    from jts_broker.client.config_file import load_settings
+    from jts_broker.kis import KisRestGateway
+
+    settings = load_settings(args.config)
+    if not settings.rest:
+        raise ConfigurationError(f'{settings.source}: no KIS broker with backend = "rest" to serve')
+    name = args.broker or next(iter(settings.rest))
+    if name not in settings.rest:
+        raise ConfigurationError(f'{settings.source}: no KIS broker named {name!r} with backend = "rest" (those: {", ".join(settings.rest)})')
+    gateway = KisRestGateway(settings.rest[name])
+    gateway.connect()
+    return gateway

@@ -31,6 +31,7 @@ from jts_broker.domain.enums import AccountType, BrokerType
 from jts_broker.domain.errors import ConfigurationError, JtsBrokerError
 from jts_broker.domain.policies import RateBudget, RateLimitPolicy, ReconnectPolicy, RetryPolicy, Timeouts
 from jts_broker.journal import OrderJournal
+from jts_broker.kis.config import KisConfig
 
 FILE_NAME = "jts-broker.toml"
 CONFIG_ENV = "JTS_BROKER_CONFIG"
@@ -103,7 +104,10 @@ type = "mock"                   # in memory, no server: seeded prices on the KRX
 '''
 
 _TOP_KEYS = {"brokers", "cache"}
-_BROKER_KEYS = {"type", "host", "port", "token", "accounts", "rate_limits", "timeouts", "retry", "reconnect", "tls", "order_journal"}
+_BROKER_KEYS = {"type", "host", "port", "token", "accounts", "rate_limits", "timeouts", "retry", "reconnect", "tls", "order_journal", "backend"}
+_REST_KEYS = {"type", "backend", "env", "account", "accounts", "app_key", "app_secret", "base_url", "token_cache", "rate_limits", "timeouts",
+              "retry", "order_journal"}
+KIS_KEY_ENV, KIS_SECRET_ENV = "JTS_KIS_APP_KEY", "JTS_KIS_APP_SECRET"
 _RATE_KEYS = {"preset", "query", "order", "weights", "max_wait_s", "margin_s", "backend", "key"}
 _TLS_KEYS = {"ca": "root_certificates", "cert": "client_certificate", "key": "client_key", "server_name": "server_name"}
 _CACHE_KEYS = {"enabled", "path"}
@@ -147,6 +151,7 @@ class Settings:
 
     Attributes:
         brokers: broker configs by name, in file order.
+        rest: see below.
         cache_path: the offline cache file; None when the cache is disabled.
         source: the file read (or ``"<config>"`` for text).
     """
@@ -154,6 +159,9 @@ class Settings:
     brokers: Mapping[str, BrokerConfig]
     cache_path: Path | None
     source: str = "<config>"
+    rest: Mapping[str, KisConfig] = dataclasses.field(default_factory=dict)
+    """The brokers reached directly on KIS's REST API (``backend = "rest"``), by name; each also
+    has its entry in ``brokers`` (what ``KisRestGateway.config`` reports)."""
 
 
 class _Reader:
@@ -236,9 +244,48 @@ class _Reader:
     def env(self, name: str, field: str) -> str | None:
         return self.environ.get(f"JTS_BROKER_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_{field}")
 
+    def rest(self, name: str, value: Any) -> KisConfig:
+        """A ``backend = "rest"`` broker: KIS's Open API directly (``KisRestGateway``)."""
+        prefix = f"brokers.{name}"
+        table = self.table(prefix, value, _REST_KEYS)
+        if table.get("type", "kis") != "kis":
+            raise self.fail(f"{prefix}.backend", f'backend "rest" is the KIS Open API: type must be "kis", got {table.get("type")!r}')
+        accounts = self.accounts(f"{prefix}.accounts", table.get("accounts", []))
+        account = table.get("account") or (accounts[0].account_id if accounts else None)
+        if not isinstance(account, str):
+            raise self.fail(f"{prefix}.account", "a KIS broker needs its account: account = \"CANO-ACNT_PRDT_CD\" (e.g. \"50123456-01\")")
+        key = self.env(name, "APP_KEY") or self.environ.get(KIS_KEY_ENV) or table.get("app_key")
+        secret = self.env(name, "APP_SECRET") or self.environ.get(KIS_SECRET_ENV) or table.get("app_secret")
+        for field_name, found, variable in (("app_key", key, KIS_KEY_ENV), ("app_secret", secret, KIS_SECRET_ENV)):
+            if not isinstance(found, str) or not found:
+                raise self.fail(f"{prefix}.{field_name}", f"missing: set ${variable} (or {field_name} here, in a file only you can read)")
+        kwargs: dict[str, Any] = {"env": table.get("env", "paper"), "account_name": accounts[0].account_name if accounts else ""}
+        for field_name in ("base_url", "token_cache"):
+            if field_name in table:
+                raw = table[field_name]
+                if not isinstance(raw, str) or not raw:
+                    raise self.fail(f"{prefix}.{field_name}", f"expected a string, got {raw!r}")
+                kwargs[field_name] = Path(raw).expanduser() if field_name == "token_cache" else raw
+        if "rate_limits" in table:
+            kind = AccountType.PAPER if table.get("env", "paper") == "paper" else AccountType.REAL
+            kwargs["rate_limit"] = self.rate_limits(f"{prefix}.rate_limits", table["rate_limits"], BrokerType.KIS,
+                                                    (AccountConfig(account, "", kind),))
+        if "timeouts" in table:
+            kwargs["timeouts"] = self.dataclass_table(f"{prefix}.timeouts", table["timeouts"], Timeouts)
+        if "retry" in table:
+            kwargs["retry"] = self.dataclass_table(f"{prefix}.retry", table["retry"], RetryPolicy)
+        if "order_journal" in table:
+            kwargs["order_journal"] = table["order_journal"]
+        try:
+            return KisConfig(str(key), str(secret), account, **kwargs)
+        except ConfigurationError as exc:
+            raise self.fail(prefix, exc.message) from None
+
     def broker(self, name: str, value: Any, cache_path: Path | None) -> BrokerConfig:
         prefix = f"brokers.{name}"
         table = self.table(prefix, value, _BROKER_KEYS)
+        if table.get("backend", "grpc") != "grpc":
+            raise self.fail(f"{prefix}.backend", f'expected "grpc" (through a gateway server) or "rest" (KIS directly), got {table.get("backend")!r}')
         try:
             broker_type = BrokerType(table.get("type", "kis"))
         except ValueError:
@@ -291,7 +338,9 @@ class _Reader:
             if raw is not None and (not isinstance(raw, str) or not raw):
                 raise self.fail("cache.path", "expected a file path")
             cache_path = Path(raw).expanduser() if raw else default_cache_path()
-        return Settings({name: self.broker(name, table, cache_path) for name, table in brokers.items()}, cache_path, self.source)
+        rest = {name: self.rest(name, table) for name, table in brokers.items() if isinstance(table, dict) and table.get("backend") == "rest"}
+        configs = {name: rest[name].broker_config() if name in rest else self.broker(name, table, cache_path) for name, table in brokers.items()}
+        return Settings(configs, cache_path, self.source, rest)
 
 
 def _line_of(text: str, key: str) -> int | None:

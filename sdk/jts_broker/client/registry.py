@@ -32,6 +32,7 @@ from jts_broker.domain.enums import BrokerType, ConnectionStatus
 from jts_broker.domain.errors import ConfigurationError, JtsBrokerError
 from jts_broker.domain.gateway import IBrokerGateway
 from jts_broker.domain.timeutil import now_kst
+from jts_broker.kis.gateway import KisRestGateway
 from jts_broker.mock import MockBrokerGateway
 
 GatewayFactory = Callable[[str, BrokerConfig], IBrokerGateway]
@@ -109,7 +110,15 @@ class BrokerRegistry:
             ConfigurationError: no file found ("Broker configuration not found", naming the
                 paths searched), or the file is invalid (naming the key and line).
         """
-        return cls(load_settings(path, environ).brokers, gateway_factory=gateway_factory)
+        settings = load_settings(path, environ)
+        if not settings.rest:
+            return cls(settings.brokers, gateway_factory=gateway_factory)
+
+        def factory(name: str, config: BrokerConfig) -> IBrokerGateway:
+            # backend = "rest": KIS's Open API directly, no gateway server
+            return KisRestGateway(settings.rest[name]) if name in settings.rest else gateway_factory(name, config)
+
+        return cls(settings.brokers, gateway_factory=factory)
 
     # -- lookup --------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -12,7 +13,7 @@ from types import MappingProxyType
 
 import platformdirs
 
-from jts_broker.domain.config import DEFAULT_JOURNAL, Secret
+from jts_broker.domain.config import DEFAULT_JOURNAL, AccountConfig, BrokerConfig, Secret
 from jts_broker.domain.enums import AccountType, BrokerType
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.policies import RateLimit, RateLimitPolicy, RetryPolicy, Timeouts
@@ -179,6 +180,16 @@ class KisConfig:
         else:
             policy = RateLimitPolicy.published(BrokerType.KIS, self.account_type)
         return replace(policy, key=f"kis-{self.key_fingerprint}") if policy.key == "default" else policy
+
+    def broker_config(self) -> BrokerConfig:
+        """What a ``KisRestGateway`` of this config reports as its ``config``: a KIS broker with the
+        one account, its budgets and timeouts; host and port are those of the REST root (there is
+        no gRPC server in between)."""
+        account = AccountConfig(self.account, self.account_name or f"KIS {self.kis_env.value}", self.account_type)
+        url = urllib.parse.urlsplit(self.url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return BrokerConfig(broker_type=BrokerType.KIS, grpc_host=url.hostname or "kis", grpc_port=port, rate_limit=self.rate_limit_policy,
+                            timeouts=self.timeouts, retry=self.retry, order_journal=None, accounts=(account,))
 
     def tr_id(self, name: str) -> str:
         """The transaction id of endpoint ``name`` in this env (an override first).

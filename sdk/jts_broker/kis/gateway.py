@@ -12,9 +12,8 @@ from typing import Any
 
 import requests
 
-from jts_broker.domain.config import AccountConfig, BrokerConfig
 from jts_broker.domain.connection import ConnectionState, StatusListener
-from jts_broker.domain.enums import BrokerType, ConnectionStatus, Market, Timeframe
+from jts_broker.domain.enums import ConnectionStatus, Market, Timeframe
 from jts_broker.domain.errors import (
     AccountNotFound,
     InvalidRequest,
@@ -78,10 +77,7 @@ class KisRestGateway(IBrokerGateway):
         self.kis = config
         self._limiter = limiter or RateLimiter(config.rate_limit_policy)
         self._owns_limiter = limiter is None
-        self.config = BrokerConfig(broker_type=BrokerType.KIS, grpc_host="kis", grpc_port=1 if config.kis_env is KisEnv.REAL else 2,
-                                   rate_limit=config.rate_limit_policy, timeouts=config.timeouts, retry=config.retry,
-                                   accounts=(AccountConfig(config.account, config.account_name or f"KIS {config.kis_env.value}",
-                                                           config.account_type),), order_journal=None)
+        self.config = config.broker_config()
         self._symbols = load_listing(BUNDLED / "listing.csv")
         self.http = KisHttp(config, self._limiter, session)
         path = config.journal_path

@@ -1,5 +1,6 @@
-"""The paper-trading simulator: a gRPC server speaking the jts.broker.v1 contract, replaying
-real KRX prices (bundled data or any folder of daily CSVs) with a paper-trading engine.
+"""The gateway server: the jts.broker.v1 contract over gRPC, in front of any blocking broker
+backend (:class:`GatewayServer`): the paper-trading simulator replaying real KRX prices
+(:class:`SimulatorServer`, bundled data or any folder of daily CSVs), or ``KisRestGateway``.
 
 Start it with ``jts-broker serve`` or in-process::
 
@@ -7,6 +8,7 @@ Start it with ``jts-broker serve`` or in-process::
         gateway = GrpcBrokerGateway(BrokerConfig.from_target(server.target))
 """
 
+from .gateway_server import GatewayServer
 from .simulator import SimulatorServer
 
-__all__ = ["SimulatorServer"]
+__all__ = ["GatewayServer", "SimulatorServer"]

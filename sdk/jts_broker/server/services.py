@@ -1,7 +1,9 @@
-"""The simulator's gRPC servicers: jts.broker.v1 MarketDataService and TradingService.
+"""The gateway server's gRPC servicers: jts.broker.v1 MarketDataService and TradingService, over
+any blocking :class:`~jts_broker.domain.gateway.IBrokerGateway` backend (the paper engine,
+``KisRestGateway``).
 
-Each handler maps the request to domain values, asks the market or the paper broker, and maps
-the answer back with the generated upb mappers (never betterproto2: bulk responses stay fast).
+Each handler maps the request to domain values, asks the backend, and maps the answer back with
+the generated upb mappers (never betterproto2: bulk responses stay fast).
 A domain error becomes its status code and an ``ErrorDetail`` through the shared table in
 ``jts_broker.contract.status``, the same table the clients read it back with.
 """
@@ -9,8 +11,8 @@ A domain error becomes its status code and an ``ErrorDetail`` through the shared
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any, TypeVar
 
 import grpc
@@ -20,11 +22,11 @@ from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_g
 from jts_broker.contract.status import DETAIL_KEY, status_for_error
 from jts_broker.domain.enums import Timeframe
 from jts_broker.domain.errors import InvalidRequest, JtsBrokerError, ServerError
+from jts_broker.domain.gateway import IBrokerGateway
+from jts_broker.domain.market_data import Quote
+from jts_broker.domain.orders import check_order
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import period_start, start_of_day
-from jts_broker.domain.validation import matches_search
-from jts_broker.paper.broker import PaperBroker
-from jts_broker.paper.market import BarMarket
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,28 +64,21 @@ def _timeframe(value: int) -> Timeframe:
 
 
 class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
-    def __init__(self, market: BarMarket, poll_s: float = 0.25) -> None:
-        self.market = market
-        self._poll_s = poll_s
-        self._lock = threading.Lock()
-        self._history_pb: dict[str, list[market_data_pb2.Candle]] = {}
+    """Market data of ``backend``. ``today`` names the backend's current trading date: candles
+    before its period are final (``complete_before``, which the offline cache relies on)."""
+
+    def __init__(self, backend: IBrokerGateway, today: Callable[[], date]) -> None:
+        self.backend = backend
+        self._today = today
 
     @translating
     def ListSymbols(self, request: market_data_pb2.ListSymbolsRequest, context: grpc.ServicerContext) -> market_data_pb2.ListSymbolsResponse:
-        market = m.market_from_proto(request.market)
-        return market_data_pb2.ListSymbolsResponse(symbols=[m.symbol_to_proto(s) for s in self.market.symbols() if matches_search(s, request.query, market)])
+        symbols = self.backend.get_symbols(request.query, m.market_from_proto(request.market))
+        return market_data_pb2.ListSymbolsResponse(symbols=[m.symbol_to_proto(s) for s in symbols])
 
     @translating
     def GetSymbol(self, request: market_data_pb2.GetSymbolRequest, context: grpc.ServicerContext) -> market_data_pb2.Symbol:
-        return m.symbol_to_proto(self.market.symbol(_symbol(request.code)))
-
-    def _history(self, code: str) -> list[market_data_pb2.Candle]:
-        # Daily history never changes while the server runs: encode it once per symbol.
-        with self._lock:
-            cached = self._history_pb.get(code)
-            if cached is None:
-                cached = self._history_pb[code] = [m.candle_to_proto(c) for c in self.market.history(code)]
-            return cached
+        return m.symbol_to_proto(self.backend.get_symbol(_symbol(request.code)))
 
     @translating
     def GetCandles(self, request: market_data_pb2.GetCandlesRequest, context: grpc.ServicerContext) -> market_data_pb2.GetCandlesResponse:
@@ -91,83 +86,79 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
         if not request.HasField("start") or not request.HasField("end"):
             raise InvalidRequest("start and end are required", code="INVALID_RANGE")
         start, end = m.timestamp_from_proto(request.start, "start"), m.timestamp_from_proto(request.end, "end")
-        response = market_data_pb2.GetCandlesResponse(symbol=code, timeframe=request.timeframe)
-        # The replayed session is the present: its period is unfinished, everything before is final.
-        response.complete_before.CopyFrom(m.timestamp_to_proto(period_start(timeframe, start_of_day(self.market.session_date))))
-        if timeframe is not Timeframe.DAY:
-            response.candles.extend(m.candle_to_proto(c) for c in self.market.candles(code, timeframe, start, end))
-            return response
         if end <= start:
             raise InvalidRequest(f"end ({end.isoformat()}) must be after start ({start.isoformat()})", code="INVALID_RANGE")
-        lo, hi = self.market.history_range(code, start, end)
-        response.candles.extend(self._history(code)[lo:hi])
-        current = self.market.session_candle(code)
-        if current is not None and start <= current.time < end:
-            response.candles.append(m.candle_to_proto(current))
+        response = market_data_pb2.GetCandlesResponse(symbol=code, timeframe=request.timeframe)
+        # The backend's trading day is the present: its period is unfinished, everything before is final.
+        response.complete_before.CopyFrom(m.timestamp_to_proto(period_start(timeframe, start_of_day(self._today()))))
+        response.candles.extend(m.candle_to_proto(c) for c in self.backend.get_candles(code, timeframe, start, end))
         return response
 
     @translating
     def GetQuote(self, request: market_data_pb2.GetQuoteRequest, context: grpc.ServicerContext) -> market_data_pb2.Quote:
-        return m.quote_to_proto(self.market.quote(_symbol(request.symbol)))
+        return m.quote_to_proto(self.backend.get_quote(_symbol(request.symbol)))
 
     def StreamQuotes(self, request: market_data_pb2.StreamQuotesRequest, context: grpc.ServicerContext) -> Iterator[market_data_pb2.Quote]:
         try:
             if not request.symbols:
                 raise InvalidRequest("at least one symbol is required", code="INVALID_SYMBOL")
             codes = list(dict.fromkeys(_symbol(s) for s in request.symbols))
-            # Read the step before the snapshot: a step taken in between is then sent again rather
-            # than lost (the comparison below drops a repeat of the same quote).
-            step = self.market.step
-            last = {code: self.market.quote(code) for code in codes}
+            # The backend does not resubscribe: a break ends this stream, and the client's own
+            # stream resubscribes and reports the gap.
+            stream = self.backend.stream_quotes(codes, resubscribe=False)
         except JtsBrokerError as error:
             _abort(context, error)
             return
-        for quote in last.values():
-            yield m.quote_to_proto(quote)
-        while context.is_active():
-            new_step = self.market.wait_for_change(step, self._poll_s)
-            if new_step == step:
-                continue
-            step = new_step
-            for code in codes:
-                quote = self.market.quote(code)
-                if quote != last[code]:
-                    last[code] = quote
-                    yield m.quote_to_proto(quote)
+        if not context.add_callback(stream.close):  # the call ends (cancelled, deadline): the stream ends
+            stream.close()
+        try:
+            for item in stream:
+                if isinstance(item, Quote):
+                    yield m.quote_to_proto(item)
+        except JtsBrokerError as error:
+            _abort(context, error)
+        finally:
+            stream.close()
 
 
 class TradingService(trading_pb2_grpc.TradingServiceServicer):
-    def __init__(self, broker: PaperBroker) -> None:
-        self.broker = broker
+    """Accounts and orders of ``backend``. An order is passed on as received: its client order id
+    is required (the backend refuses one without)."""
+
+    def __init__(self, backend: IBrokerGateway) -> None:
+        self.backend = backend
 
     @translating
     def ListAccounts(self, request: trading_pb2.ListAccountsRequest, context: grpc.ServicerContext) -> trading_pb2.ListAccountsResponse:
-        return trading_pb2.ListAccountsResponse(accounts=[m.account_to_proto(a) for a in self.broker.accounts()])
+        return trading_pb2.ListAccountsResponse(accounts=[m.account_to_proto(a) for a in self.backend.get_accounts()])
 
     @translating
     def GetBalance(self, request: trading_pb2.GetBalanceRequest, context: grpc.ServicerContext) -> trading_pb2.Balance:
-        return m.balance_to_proto(self.broker.balance(request.account_id))
+        return m.balance_to_proto(self.backend.get_balance(request.account_id or None))
 
     @translating
     def GetPositions(self, request: trading_pb2.GetPositionsRequest, context: grpc.ServicerContext) -> trading_pb2.GetPositionsResponse:
-        return trading_pb2.GetPositionsResponse(positions=[m.position_to_proto(p) for p in self.broker.positions(request.account_id)])
+        positions = self.backend.get_positions(request.account_id or None)
+        return trading_pb2.GetPositionsResponse(positions=[m.position_to_proto(p) for p in positions])
 
     @translating
     def PlaceOrder(self, request: trading_pb2.PlaceOrderRequest, context: grpc.ServicerContext) -> trading_pb2.PlaceOrderResponse:
-        return m.order_result_to_proto(self.broker.place(m.order_request_from_proto(request)))
+        # Checked here for every backend: one that would fill in a missing client order id (as a
+        # client library does) must not, or two identical raw requests would make two orders.
+        return m.order_result_to_proto(self.backend.place_order(check_order(m.order_request_from_proto(request))))
 
     @translating
     def CancelOrder(self, request: trading_pb2.CancelOrderRequest, context: grpc.ServicerContext) -> trading_pb2.Order:
-        return m.order_to_proto(self.broker.cancel(request.order_id))
+        return m.order_to_proto(self.backend.cancel_order(request.order_id))
 
     @translating
     def GetOrder(self, request: trading_pb2.GetOrderRequest, context: grpc.ServicerContext) -> trading_pb2.Order:
         if request.order_id:
-            return m.order_to_proto(self.broker.order(request.order_id))
+            return m.order_to_proto(self.backend.get_order_status(request.order_id))
         if request.account_id and request.client_order_id:
-            return m.order_to_proto(self.broker.order_by_client_id(request.account_id, request.client_order_id))
+            return m.order_to_proto(self.backend.get_order_by_client_id(request.client_order_id, request.account_id))
         raise InvalidRequest("give order_id, or account_id and client_order_id", code="INVALID_ORDER_LOOKUP")
 
     @translating
     def ListOrders(self, request: trading_pb2.ListOrdersRequest, context: grpc.ServicerContext) -> trading_pb2.ListOrdersResponse:
-        return trading_pb2.ListOrdersResponse(orders=[m.order_to_proto(o) for o in self.broker.orders(request.account_id)])
+        return trading_pb2.ListOrdersResponse(orders=[m.order_to_proto(o) for o in self.backend.list_orders(request.account_id or None)])

@@ -1,64 +1,46 @@
-"""``SimulatorServer``: the simulator as a grpcio server, with health checks and reflection."""
+"""``SimulatorServer``: the gateway server over the paper backend, with the replay clock."""
 
 from __future__ import annotations
 
 import threading
-from concurrent import futures
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Self
 
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-
-from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
-from jts_broker.contract.wire import MAX_MESSAGE_BYTES
+from jts_broker.domain.config import AccountConfig, BrokerConfig
 from jts_broker.domain.enums import AccountType, BrokerType
-from jts_broker.domain.errors import BrokerUnavailable
 from jts_broker.domain.policies import RateLimitPolicy
 from jts_broker.domain.trading import Account
 from jts_broker.paper.broker import PaperBroker
 from jts_broker.paper.data_loader import load_market
+from jts_broker.paper.gateway import PaperGateway
 from jts_broker.paper.market import BarMarket
 
-from .auth import ServerTls, TokenInterceptor
-from .faults import FaultInjector, FaultInterceptor, FaultPlan
-from .interceptors import ServerInterceptor
-from .limits import BudgetEnforcer, RateLimitInterceptor
-from .services import MarketDataService, TradingService
+from .auth import ServerTls
+from .faults import FaultPlan
+from .gateway_server import GatewayServer
 
 DEFAULT_ACCOUNTS = (
     Account("50000001-01", "Paper 1", AccountType.PAPER),
     Account("50000002-01", "Paper 2", AccountType.PAPER),
 )
-SERVICE_NAMES = (
-    market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
-    trading_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
-)
 
 
-class SimulatorServer:
-    """A paper-trading gateway server replaying real KRX prices.
+class SimulatorServer(GatewayServer):
+    """A paper-trading gateway server replaying real KRX prices: the :class:`GatewayServer` over
+    a :class:`~jts_broker.paper.gateway.PaperGateway`, and the clock that steps the replay.
 
     Args:
-        host: interface to bind; loopback by default (bind "0.0.0.0" only with ``tls`` and
-            ``token`` set, on a trusted network).
-        port: TCP port; 0 picks a free one (read it from :attr:`port` after :meth:`start`).
+        host, port, max_workers, rate_limits, broker_type, faults, tls, token: as
+            :class:`GatewayServer`'s.
         data_dir: folder of ``<code>.csv`` daily files; None serves the bundled KRX data.
         session_date: the replayed trading date; default the latest date in the data.
         accounts: paper accounts; default two, ``50000001-01`` and ``50000002-01``.
         initial_cash: starting cash of each account, KRW.
         tick_interval_s: seconds between replay steps of the session; 0 stops the clock (tests
             drive it with :meth:`step`).
-        max_workers: handler threads. Every open stream holds one for its lifetime: each
-            connected gateway's health watch and each quote subscription.
         market: a ready market (overrides ``data_dir`` and ``session_date``).
-        rate_limits: budgets to enforce per account and category like a broker; None: none.
-        broker_type: whose error codes to answer with when a budget is exceeded.
-        faults: faults to inject from the start (change them later through :attr:`faults`).
-        tls: serve TLS (optionally requiring client certificates); None: plaintext.
-        token: bearer token every jts.broker.v1 call must carry; None: no check.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, data_dir: Path | None = None, session_date: date | None = None,
@@ -66,67 +48,23 @@ class SimulatorServer:
                  tick_interval_s: float = 1.0, max_workers: int = 64, market: BarMarket | None = None,
                  rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
                  faults: FaultPlan | tuple[FaultPlan, ...] | None = None, tls: ServerTls | None = None, token: str | None = None) -> None:
-        self.host = host
-        self._requested_port = port
         self.market = market or load_market(data_dir, session_date)
         self.broker = PaperBroker(self.market, accounts, initial_cash)
+        config = BrokerConfig(broker_type=BrokerType.MOCK, accounts=tuple(AccountConfig(a.account_id, a.account_name, a.account_type) for a in accounts),
+                              order_journal=None)
+        super().__init__(PaperGateway(self.market, self.broker, config), host, port, today=lambda: self.market.session_date,
+                         max_workers=max_workers, rate_limits=rate_limits, broker_type=broker_type, faults=faults, tls=tls, token=token)
         self.tick_interval_s = tick_interval_s
-        self._max_workers = max_workers
-        self.enforcer = BudgetEnforcer(rate_limits, broker_type) if rate_limits else None
-        self.faults = FaultInjector(*([faults] if isinstance(faults, FaultPlan) else faults or ()))
-        self.tls = tls
-        self._token = token
-        self._server: grpc.Server | None = None
-        self._health: health.HealthServicer | None = None
         self._stop_clock = threading.Event()
         self._clock: threading.Thread | None = None
-        self.port = 0
 
-    @property
-    def target(self) -> str:
-        """``host:port`` to connect to."""
-        return f"{self.host}:{self.port}"
-
-    def start(self) -> SimulatorServer:
-        """Bind and start serving; returns self.
+    def start(self) -> Self:
+        """Bind, start serving and start the replay clock; returns self.
 
         Raises:
             BrokerUnavailable: the port cannot be bound (in use, or no permission).
         """
-        options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.so_reuseport", 0)]
-        # Order matters: an unauthenticated call is refused before it costs anything; injected
-        # faults come before the budget, as a network fault would.
-        interceptors: list[ServerInterceptor] = [TokenInterceptor(self._token)] if self._token else []
-        interceptors.append(FaultInterceptor(self.faults))
-        if self.enforcer:
-            interceptors.append(RateLimitInterceptor(self.enforcer))
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="jts-sim"), options=options,
-                             interceptors=interceptors)
-        market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketDataService(self.market), server)  # type: ignore[no-untyped-call]  # protoc's glue
-        trading_pb2_grpc.add_TradingServiceServicer_to_server(TradingService(self.broker), server)  # type: ignore[no-untyped-call]  # protoc's glue
-        # grpcio-health-checking workaround: in its default non-blocking mode the servicer sends
-        # each watcher's update, and waits for the send, while holding its lock, and a watch that
-        # closes meanwhile needs that lock on the thread that completes sends: stop() (which tells
-        # watchers NOT_SERVING) then deadlocks with clients' health streams ending. In blocking mode
-        # an update only queues to the watcher; each watch holds a worker thread while open.
-        # tests/integration/test_reconnect.py::test_stopping_while_health_streams_close_never_hangs
-        self._health = health.HealthServicer(experimental_non_blocking=False)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        for name in ("", *SERVICE_NAMES):
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-        try:
-            # Once bound, the server keeps its port across stop() and start().
-            self._requested_port = self.port or self._requested_port
-            address = f"{self.host}:{self._requested_port}"
-            self.port = server.add_secure_port(address, self.tls.credentials()) if self.tls else server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise BrokerUnavailable(f"cannot bind {self.host}:{self._requested_port}: {exc}", code="BIND_FAILED") from exc
-        if not self.port:
-            raise BrokerUnavailable(f"cannot bind {self.host}:{self._requested_port} (in use?)", code="BIND_FAILED")
-        server.start()
-        self._server = server
+        super().start()
         if self.tick_interval_s > 0:
             self._stop_clock.clear()
             self._clock = threading.Thread(target=self._run_clock, name="jts-sim-clock", daemon=True)
@@ -145,31 +83,7 @@ class SimulatorServer:
             self.step()
 
     def stop(self, grace_s: float = 1.0) -> None:
-        """Tell health watchers NOT_SERVING, then stop; in-flight calls get ``grace_s`` seconds."""
+        """Stop the clock, tell health watchers NOT_SERVING, then stop; in-flight calls get
+        ``grace_s`` seconds."""
         self._stop_clock.set()
-        if self._health is not None:
-            self._health.enter_graceful_shutdown()
-        if self._server is not None:
-            self._server.stop(grace_s).wait()
-            self._server = None
-
-    def restart(self, grace_s: float = 1.0) -> SimulatorServer:
-        """Stop, then serve again on the same port with the same accounts and orders (a clean
-        gateway restart). Returns self.
-
-        Raises:
-            BrokerUnavailable: the port could not be bound again.
-        """
-        self.stop(grace_s)
-        return self.start()
-
-    def wait(self) -> None:
-        """Block until the server stops."""
-        if self._server is not None:
-            self._server.wait_for_termination()
-
-    def __enter__(self) -> SimulatorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop(grace_s)
