@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
 from jts_broker.contract.wire import MAX_MESSAGE_BYTES
 from jts_broker.domain.enums import BrokerType
-from jts_broker.domain.errors import BrokerUnavailable
+from jts_broker.domain.errors import BrokerUnavailable, ConfigurationError
 from jts_broker.domain.gateway import IBrokerGateway
 from jts_broker.domain.policies import RateLimitPolicy
 from jts_broker.domain.timeutil import now_kst
@@ -26,6 +26,7 @@ from .faults import FaultInjector, FaultInterceptor, FaultPlan
 from .interceptors import ServerInterceptor
 from .limits import BudgetEnforcer, RateLimitInterceptor
 from .services import MarketDataService, TradingService
+from .streams import StreamGuard
 
 SERVICE_NAMES = (
     market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
@@ -45,8 +46,11 @@ class GatewayServer:
         today: the backend's current trading date (default: today in Asia/Seoul); candles before
             its period are final.
         max_workers: handler threads. Every open stream holds one for its lifetime: each
-            connected gateway's health watch and each quote subscription; the rest serve unary
-            calls, so ``max_workers`` less the streams open is what unary calls get.
+            connected gateway's health watch and each quote subscription.
+        max_streams: the most streams open at once (default ``max_workers`` less 16): the other
+            threads always serve unary calls. Over it, a health watch is refused as unimplemented
+            (the client then checks health with unary calls) and a quote stream with
+            RESOURCE_EXHAUSTED (see :mod:`jts_broker.server.streams`).
         rate_limits: budgets to enforce per account and category like a broker; None: none.
         broker_type: whose error codes to answer with when a budget is exceeded.
         faults: faults to inject from the start (change them later through :attr:`faults`).
@@ -55,13 +59,17 @@ class GatewayServer:
     """
 
     def __init__(self, backend: IBrokerGateway, host: str = "127.0.0.1", port: int = 0, *, today: Callable[[], date] | None = None,
-                 max_workers: int = 64, rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
+                 max_workers: int = 64, max_streams: int | None = None, rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
                  faults: FaultPlan | tuple[FaultPlan, ...] | None = None, tls: ServerTls | None = None, token: str | None = None) -> None:
         self.backend = backend
         self.host = host
         self._requested_port = port
         self._today = today or (lambda: now_kst().date())
         self._max_workers = max_workers
+        streams = max_workers - 16 if max_streams is None else max_streams
+        if not 0 < streams < max_workers:
+            raise ConfigurationError(f"max_streams must be 1 to max_workers - 1 ({max_workers - 1}), got {streams}")
+        self.streams = StreamGuard(streams)
         self.enforcer = BudgetEnforcer(rate_limits, broker_type) if rate_limits else None
         self.faults = FaultInjector(*([faults] if isinstance(faults, FaultPlan) else faults or ()))
         self.tls = tls
@@ -83,9 +91,12 @@ class GatewayServer:
         """
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.so_reuseport", 0)]
-        # Order matters: an unauthenticated call is refused before it costs anything; injected
+        # Order matters: a stream over the cap never takes a thread; an unauthenticated call is
+        # refused before it costs anything; injected
         # faults come before the budget, as a network fault would.
-        interceptors: list[ServerInterceptor] = [TokenInterceptor(self._token)] if self._token else []
+        interceptors: list[ServerInterceptor] = [self.streams]
+        if self._token:
+            interceptors.append(TokenInterceptor(self._token))
         interceptors.append(FaultInterceptor(self.faults))
         if self.enforcer:
             interceptors.append(RateLimitInterceptor(self.enforcer))

@@ -32,7 +32,7 @@ class SimulatorServer(GatewayServer):
     a :class:`~jts_broker.paper.gateway.PaperGateway`, and the clock that steps the replay.
 
     Args:
-        host, port, max_workers, rate_limits, broker_type, faults, tls, token: as
+        host, port, max_workers, max_streams, rate_limits, broker_type, faults, tls, token: as
             :class:`GatewayServer`'s.
         data_dir: folder of ``<code>.csv`` daily files; None serves the bundled KRX data.
         session_date: the replayed trading date; default the latest date in the data.
@@ -45,7 +45,7 @@ class SimulatorServer(GatewayServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, data_dir: Path | None = None, session_date: date | None = None,
                  accounts: tuple[Account, ...] = DEFAULT_ACCOUNTS, initial_cash: Decimal = Decimal(100_000_000),
-                 tick_interval_s: float = 1.0, max_workers: int = 64, market: BarMarket | None = None,
+                 tick_interval_s: float = 1.0, max_workers: int = 64, max_streams: int | None = None, market: BarMarket | None = None,
                  rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
                  faults: FaultPlan | tuple[FaultPlan, ...] | None = None, tls: ServerTls | None = None, token: str | None = None) -> None:
         self.market = market or load_market(data_dir, session_date)
@@ -53,7 +53,7 @@ class SimulatorServer(GatewayServer):
         config = BrokerConfig(broker_type=BrokerType.MOCK, accounts=tuple(AccountConfig(a.account_id, a.account_name, a.account_type) for a in accounts),
                               order_journal=None)
         super().__init__(PaperGateway(self.market, self.broker, config), host, port, today=lambda: self.market.session_date,
-                         max_workers=max_workers, rate_limits=rate_limits, broker_type=broker_type, faults=faults, tls=tls, token=token)
+                         max_workers=max_workers, max_streams=max_streams, rate_limits=rate_limits, broker_type=broker_type, faults=faults, tls=tls, token=token)
         self.tick_interval_s = tick_interval_s
         self._stop_clock = threading.Event()
         self._clock: threading.Thread | None = None
