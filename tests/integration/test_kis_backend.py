@@ -80,6 +80,8 @@ def test_grpc_clients_reach_kis_through_the_gateway_server(kis_stack: tuple[str,
         assert [o.client_order_id for o in gateway.list_orders()] == ["e2e-resting", "e2e-filled"]
         again = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 2, quote.lower_limit, client_order_id="e2e-resting"))
         assert again.duplicate and again.order_id == resting.order_id
+        with gateway.stream_quotes(["005930"]) as stream:  # the server follows KIS's WebSocket feed
+            assert next(stream).symbol == "005930"
         with pytest.raises(InvalidRequest):  # KIS's paper domain has no past days' 1-minute candles
             gateway.get_candles("005930", Timeframe.MINUTE_1, date(2025, 6, 13), date(2025, 6, 13))
     gateway.close()

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -17,7 +18,8 @@ import requests
 
 from jts_broker import OrderStatus, Side, Timeframe, limit_order
 from jts_broker.domain.enums import JournalState
-from jts_broker.domain.errors import ConfigurationError, OrderRejected, RateLimitExceeded
+from jts_broker.domain.errors import ConfigurationError, InvalidRequest, OrderRejected, RateLimitExceeded
+from jts_broker.domain.market_data import Quote, QuoteGap
 from jts_broker.domain.policies import RateLimit, RetryPolicy
 from jts_broker.kis import KisConfig, KisRestGateway
 from jts_broker.kis.emulator import Faults, KisEmulator
@@ -156,3 +158,43 @@ def test_a_process_killed_before_the_answer_is_reconciled_by_the_next(tmp_path: 
             again = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, price, client_order_id="killed-1"))
         gateway.close()
         assert again.duplicate and again.order_id == "0000000001" and emulator.stats["orders"] == 1
+
+
+def test_quotes_stream_over_the_websocket_feed_and_survive_a_break(tmp_path: Path) -> None:
+    with KisEmulator(tick_interval_s=0, rate_per_s=1000) as emulator:
+        emulator.state.ping_interval_s = 0.2
+        emulator.state.feed_extra_fields = 3  # KIS appends fields over time: a client reads by position
+        with KisRestGateway(kis_config(emulator, tmp_path)) as gateway:
+            stream = gateway.stream_quotes(["005930", "000660"])
+            first = [next(stream), next(stream)]
+            assert [q.symbol for q in first] == ["005930", "000660"]  # the current quotes first (REST)
+            before = {q.symbol: q.price for q in first}
+            time.sleep(0.5)  # a PINGPONG or two arrive before the next frames: the reader echoes them
+            for _ in range(8):
+                emulator.step()
+            moved = [next(stream) for _ in range(2)]
+            wait_until(lambda: emulator.stats.get("feed_pongs", 0) >= 1, what="the client echoed a PINGPONG")
+            assert {q.symbol for q in moved} <= {"005930", "000660"}
+            assert all(isinstance(q, Quote) and q.time.tzinfo is not None for q in moved)
+            assert any(q.price != before[q.symbol] or q.volume for q in moved)
+            # The server drops every feed session: the stream connects again and says what it missed.
+            emulator.state.stopping.set()
+            time.sleep(0.3)  # the feed loop sees it within 0.05 s and ends the session
+            emulator.state.stopping.clear()
+            item = next(stream)
+            while not isinstance(item, QuoteGap):
+                item = next(stream)
+            assert item.symbols == ("005930", "000660") and item.end >= item.start
+            assert [next(stream).symbol for _ in range(2)] == ["005930", "000660"]
+            stream.close()
+            assert list(stream) == []
+        gateway.close()
+        assert emulator.stats["feed_sessions"] == 2
+
+
+def test_more_than_20_symbols_a_stream_are_refused(emulator: KisEmulator, tmp_path: Path) -> None:
+    codes = [s.code for s in emulator.state.market.symbols()[:21]]
+    with KisRestGateway(kis_config(emulator, tmp_path)) as gateway, pytest.raises(InvalidRequest) as caught:
+        gateway.stream_quotes(codes)
+    gateway.close()
+    assert caught.value.code == "TOO_MANY_SYMBOLS"

@@ -166,3 +166,35 @@ def test_an_unreadable_number_is_a_typed_error_naming_the_field(value: str) -> N
 
 def test_kis_empty_row_marker_means_no_rows() -> None:
     assert parse.period_candles({"output1": {}, "output2": [{}], "rt_cd": "0"}, Timeframe.DAY) == []
+
+
+def feed_frame(tr_id: str, records: list[list[str]]) -> str:
+    return f"0|{tr_id}|{len(records):03d}|" + "^".join(f for r in records for f in r)
+
+
+def trade(code: str, price: str, extra: int = 0) -> list[str]:
+    fields = ["0"] * (len(parse.TRADE_COLUMNS) + extra)
+    fields[0], fields[1], fields[2], fields[7], fields[8], fields[9] = code, "093354", price, "75000", "76000", "74800"
+    fields[10], fields[11], fields[13], fields[33], fields[36], fields[37] = "75800", "75700", "1234567", "20240510", "10", "20"
+    return fields
+
+
+def test_feed_records_are_read_by_position_and_tolerate_appended_fields() -> None:
+    start = parse.quote("005930", body("inquire-price.json"), ASKING, RECEIVED)
+    tr_id, records = parse.feed_records(feed_frame("H0STCNT0", [trade("005930", "75800", extra=3), trade("005930", "75900", extra=3)]))
+    assert tr_id == "H0STCNT0" and len(records) == 2
+    moved = parse.trade_update(start, records[1])
+    assert (moved.price, moved.open, moved.high, moved.low, moved.ask, moved.bid, moved.volume) == (
+        Decimal(75900), Decimal(75000), Decimal(76000), Decimal(74800), Decimal(75800), Decimal(75700), 1_234_567)
+    assert moved.time == kst(2024, 5, 10, 9, 33, 54) and moved.upper_limit == start.upper_limit  # limits stay the day's
+    book = ["005930", "093355", "0", *["75900"] * 10, *["75800"] * 10, *["7"] * 10, *["9"] * 10, "0", "0"]
+    _, (record,) = parse.feed_records(feed_frame("H0STASP0", [book]))
+    assert parse.book_update(moved, record).bid_size == 9
+
+
+def test_a_short_feed_record_is_a_typed_error_naming_the_missing_field() -> None:
+    short = trade("005930", "75800")[:20]
+    with pytest.raises(ServerError, match="field SHNU_CNTG_SMTN is missing"):
+        parse.feed_records(feed_frame("H0STCNT0", [short]))
+    with pytest.raises(ServerError, match="malformed frame"):
+        parse.feed_records("0|H0STCNT0|x|1^2")

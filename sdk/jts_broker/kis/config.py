@@ -34,6 +34,12 @@ DOMAINS = MappingProxyType({
 })
 """KIS's REST domains (fixtures/kis/README.md, KIS's official samples)."""
 
+WS_DOMAINS = MappingProxyType({
+    KisEnv.REAL: "ws://ops.koreainvestment.com:21000/tryitout",
+    KisEnv.PAPER: "ws://ops.koreainvestment.com:31000/tryitout",
+})
+"""KIS's real-time (WebSocket) endpoints (KIS's ``kis_devlp.yaml`` and samples)."""
+
 _ACCOUNT = re.compile(r"(\d{8})-(\d{2})")
 
 
@@ -55,6 +61,8 @@ class KisConfig:
         account: ``"CANO-ACNT_PRDT_CD"``, 8 digits, a dash, 2 digits (``"50123456-01"``).
         env: ``"paper"`` (the default: try a strategy there first) or ``"real"``.
         base_url: the REST root, overriding the env's domain (the KIS emulator, tests).
+        ws_url: the real-time WebSocket endpoint; default the env's, or with ``base_url`` the
+            same host and port as ``ws://`` (``wss://`` for https) with path ``/tryitout``.
         account_name: a label for the account; empty: ``"KIS <env>"``.
         token_cache: folder of the access-token cache; default ``kis-tokens`` in the user cache
             folder. One file per (env, app key), readable by the user only.
@@ -81,6 +89,7 @@ class KisConfig:
     account: str
     env: KisEnv | str = KisEnv.PAPER
     base_url: str | None = None
+    ws_url: str | None = None
     account_name: str = ""
     token_cache: Path | None = None
     rate_limit: RateLimitPolicy | RateLimit | None = None
@@ -138,6 +147,15 @@ class KisConfig:
     def url(self) -> str:
         """The REST root calls go to."""
         return self.base_url or DOMAINS[self.kis_env]
+
+    @property
+    def websocket_url(self) -> str:
+        """The real-time feed's endpoint (see ``ws_url``)."""
+        if self.ws_url:
+            return self.ws_url
+        if self.base_url:
+            return ("wss://" if self.base_url.startswith("https://") else "ws://") + self.base_url.split("://", 1)[1] + "/tryitout"
+        return WS_DOMAINS[self.kis_env]
 
     @property
     def cano(self) -> str:

@@ -38,6 +38,7 @@ from . import parse
 from .config import KisConfig, KisEnv
 from .http import KisHttp
 from .orders import KisOrders
+from .stream import KisQuoteStream
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,7 @@ class KisRestGateway(IBrokerGateway):
       (real domain only: paper raises ``InvalidRequest`` code ``NOT_ON_PAPER``).
     - Orders go through the order journal (see :mod:`jts_broker.kis.orders`): at most once per
       client order id, across crashes.
-    - ``stream_quotes`` (KIS's WebSocket) is not built yet: it raises ``ServerError`` (code
-      ``UNIMPLEMENTED``).
+    - ``stream_quotes`` follows KIS's WebSocket feed (trades and best bid/ask).
 
     Args:
         config: the account, credentials and settings.
@@ -187,8 +187,12 @@ class KisRestGateway(IBrokerGateway):
         return parse.quote(code, price.body, book.body, now_kst())
 
     def stream_quotes(self, symbols: Iterable[str], *, resubscribe: bool = True) -> QuoteStream:
-        check_symbols(symbols)
-        raise ServerError("KisRestGateway cannot stream quotes yet (KIS WebSocket); poll get_quote meanwhile", code="UNIMPLEMENTED")
+        """Quotes over KIS's WebSocket feed (see :mod:`jts_broker.kis.stream`): the current quote
+        of each symbol (REST), then each trade and order-book change. At most 20 symbols a stream
+        (``InvalidRequest`` code ``TOO_MANY_SYMBOLS``)."""
+        codes = [self._symbol(code).code for code in check_symbols(symbols)]
+        self._ensure()
+        return KisQuoteStream(self.kis, codes, self.get_quote, self.http.approval_key, resubscribe=resubscribe)
 
     def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
         query = check_candles(symbol, timeframe, start, end)

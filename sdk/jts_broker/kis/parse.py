@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -231,3 +232,63 @@ def order_answer(body: Mapping[str, Any]) -> tuple[str, str, time]:
     """(KRX_FWDG_ORD_ORGNO, ODNO, ORD_TMD) of an order-cash or order-rvsecncl answer."""
     out = Fields(body, "order").child("output")
     return out.text("KRX_FWDG_ORD_ORGNO"), out.text("ODNO"), out.clock("ORD_TMD")
+
+
+# -- the WebSocket feed -------------------------------------------------------------------------------
+TRADE_COLUMNS = (
+    "MKSC_SHRN_ISCD", "STCK_CNTG_HOUR", "STCK_PRPR", "PRDY_VRSS_SIGN", "PRDY_VRSS", "PRDY_CTRT", "WGHN_AVRG_STCK_PRC", "STCK_OPRC",
+    "STCK_HGPR", "STCK_LWPR", "ASKP1", "BIDP1", "CNTG_VOL", "ACML_VOL", "ACML_TR_PBMN", "SELN_CNTG_CSNU", "SHNU_CNTG_CSNU",
+    "NTBY_CNTG_CSNU", "CTTR", "SELN_CNTG_SMTN", "SHNU_CNTG_SMTN", "CCLD_DVSN", "SHNU_RATE", "PRDY_VOL_VRSS_ACML_VOL_RATE", "OPRC_HOUR",
+    "OPRC_VRSS_PRPR_SIGN", "OPRC_VRSS_PRPR", "HGPR_HOUR", "HGPR_VRSS_PRPR_SIGN", "HGPR_VRSS_PRPR", "LWPR_HOUR", "LWPR_VRSS_PRPR_SIGN",
+    "LWPR_VRSS_PRPR", "BSOP_DATE", "NEW_MKOP_CLS_CODE", "TRHT_YN", "ASKP_RSQN1", "BIDP_RSQN1", "TOTAL_ASKP_RSQN", "TOTAL_BIDP_RSQN",
+    "VOL_TNRT", "PRDY_SMNS_HOUR_ACML_VOL", "PRDY_SMNS_HOUR_ACML_VOL_RATE", "HOUR_CLS_CODE", "MRKT_TRTM_CLS_CODE", "VI_STND_PRC",
+)
+"""The fields of a H0STCNT0 (trade) record, by position (KIS's sample ``ccnl_krx.py``). KIS appends
+fields over time: a record may be longer, never shorter."""
+BOOK_COLUMNS = ("MKSC_SHRN_ISCD", "BSOP_HOUR", "HOUR_CLS_CODE", *(f"ASKP{n}" for n in range(1, 11)), *(f"BIDP{n}" for n in range(1, 11)),
+                *(f"ASKP_RSQN{n}" for n in range(1, 11)), *(f"BIDP_RSQN{n}" for n in range(1, 11)))
+"""The leading fields of a H0STASP0 (order book) record, by position (``asking_price_krx.py``);
+the record goes on with totals and expected-price fields this SDK does not read."""
+FEED_COLUMNS = {"H0STCNT0": TRADE_COLUMNS, "H0STASP0": BOOK_COLUMNS}
+
+
+def feed_records(frame: str) -> tuple[str, list[Fields]]:
+    """(tr_id, records) of a plain data frame ``0|TR_ID|COUNT|f1^f2^...``: COUNT records of equal
+    length, each read by position (extra trailing fields ignored).
+
+    Raises:
+        ServerError: a malformed frame, or a record shorter than the fields read (code
+            ``MALFORMED_RESPONSE``, naming the first missing field).
+    """
+    parts = frame.split("|", 3)
+    if len(parts) != 4 or parts[0] != "0" or not parts[2].isdigit() or int(parts[2]) < 1:
+        raise ServerError(f"KIS feed: malformed frame {frame[:40]!r}", code="MALFORMED_RESPONSE")
+    tr_id, count, values = parts[1], int(parts[2]), parts[3].split("^")
+    columns = FEED_COLUMNS.get(tr_id)
+    if columns is None:
+        return tr_id, []
+    size = len(values) // count
+    if size * count != len(values):
+        raise ServerError(f"KIS feed {tr_id}: {len(values)} fields do not split into {count} records", code="MALFORMED_RESPONSE")
+    records = []
+    for n in range(count):
+        record = values[n * size:(n + 1) * size]
+        if len(record) < len(columns):
+            raise ServerError(f"KIS feed {tr_id}: field {columns[len(record)]} is missing", code="MALFORMED_RESPONSE")
+        records.append(Fields(dict(zip(columns, record, strict=False)), f"feed {tr_id}"))
+    return tr_id, records
+
+
+def trade_update(quote: Quote, record: Fields) -> Quote:
+    """``quote`` moved by a H0STCNT0 record: last price, the day's open, high, low and volume,
+    best bid and ask with their sizes, and the time of the trade."""
+    return replace(quote, time=at(record.day("BSOP_DATE"), record.clock("STCK_CNTG_HOUR")), price=record.price("STCK_PRPR"),
+                   open=record.price("STCK_OPRC"), high=record.price("STCK_HGPR"), low=record.price("STCK_LWPR"), ask=record.price("ASKP1"),
+                   bid=record.price("BIDP1"), ask_size=record.integer("ASKP_RSQN1"), bid_size=record.integer("BIDP_RSQN1"),
+                   volume=record.integer("ACML_VOL"))
+
+
+def book_update(quote: Quote, record: Fields) -> Quote:
+    """``quote`` with the best bid and ask of a H0STASP0 record (its time stays the last trade's)."""
+    return replace(quote, ask=record.price("ASKP1"), bid=record.price("BIDP1"), ask_size=record.integer("ASKP_RSQN1"),
+                   bid_size=record.integer("BIDP_RSQN1"))

@@ -12,7 +12,11 @@ per app key, ``EGW00133`` for a second token within a minute, ``EGW00123`` for a
 ``EGW02004`` for a transaction of the other domain. Faults: answers cut after an order was taken,
 latency, HTTP 5xx on reads.
 
-Not reproduced: KIS's WebSocket feed, amendments (``RVSE_CNCL_DVSN_CD`` 01), hashkeys, other
+The real-time feed (``/tryitout`` on the same port, WebSocket): approval keys, subscriptions of
+``H0STCNT0`` and ``H0STASP0`` (at most 40 a session), a frame per subscribed symbol each time the
+replay steps, ``PINGPONG`` every ``ping_interval_s``.
+
+Not reproduced: encrypted feeds (order notices), amendments (``RVSE_CNCL_DVSN_CD`` 01), hashkeys, other
 markets (NXT, SOR), credit orders, KIS's own refusal codes for orders (the emulator answers
 ``EMUL_<code>`` with the paper engine's reason, e.g. ``EMUL_TICK_SIZE``), and the exact page sizes
 of KIS (balance pages of 50 rows real / 20 paper, order pages of 20). Order times are the wall
@@ -137,8 +141,9 @@ class KisEmulator:
             self.step()
 
     def stop(self) -> None:
-        """Stop serving. Idempotent."""
+        """Stop serving (feed sessions end too). Idempotent."""
         self._stop_clock.set()
+        self.state.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

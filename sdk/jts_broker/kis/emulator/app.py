@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
 import random
 import secrets
@@ -20,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import flask
+import flask_sock  # type: ignore[import-untyped]  # no type information shipped
 from werkzeug.datastructures import Headers
 
 from jts_broker.domain.enums import Side, Timeframe
@@ -87,6 +89,13 @@ class EmulatorState:
         self.orders: dict[str, tuple[str, datetime]] = {}  # ODNO -> (paper order id, placed at)
         self.cancels: dict[str, list[tuple[str, datetime, int]]] = {}  # original ODNO -> [(ODNO, at, quantity)]
         self.stats: Counter[str] = Counter()
+        self.approvals: set[str] = set()
+        self.ping_interval_s = 10.0
+        """Seconds between the feed's PINGPONG messages."""
+        self.feed_extra_fields = 0
+        """Fields appended to every feed record, as KIS adds fields over time (clients must
+        tolerate them)."""
+        self.stopping = threading.Event()
 
     def tr_ids(self, name: str) -> str:
         real, paper = ep.TR_IDS[name]
@@ -169,7 +178,76 @@ def create_app(state: EmulatorState) -> flask.Flask:
             app_key_of(body(), "secretkey")
         except KisError as error:
             return _json({"error_code": error.msg_cd, "error_description": error.msg1}, 403)
-        return _json({"approval_key": secrets.token_hex(18)})
+        key = f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
+        with state.lock:
+            state.approvals.add(key)
+        return _json({"approval_key": key})
+
+    sock = flask_sock.Sock(app)
+
+    @sock.route("/tryitout")  # type: ignore[untyped-decorator]
+    def feed(ws: Any) -> None:
+        """KIS's real-time feed: subscriptions of H0STCNT0 and H0STASP0, a frame per symbol each
+        time the replay steps, PINGPONG every ``ping_interval_s``."""
+        subscribed: dict[tuple[str, str], None] = {}
+        step, next_ping = state.market.step, time.monotonic() + state.ping_interval_s
+        with state.lock:
+            state.stats["feed_sessions"] += 1
+        while ws.connected and not state.stopping.is_set():
+            message = ws.receive(timeout=0.05)
+            if message is not None:
+                reply = feed_control(message, subscribed)
+                if reply is not None:
+                    ws.send(reply)
+            if time.monotonic() >= next_ping:
+                ws.send(json.dumps({"header": {"tr_id": "PINGPONG", "datetime": now_kst().strftime("%Y%m%d%H%M%S")}}))
+                next_ping = time.monotonic() + state.ping_interval_s
+            if state.market.step != step:
+                step = state.market.step
+                for tr_id, code in list(subscribed):
+                    ws.send(feed_frame(tr_id, code))
+
+    def feed_control(message: str, subscribed: dict[tuple[str, str], None]) -> str | None:
+        try:
+            data = json.loads(message)
+            header = data["header"]
+            if header.get("tr_id") == "PINGPONG":  # the client's echo
+                with state.lock:
+                    state.stats["feed_pongs"] += 1
+                return None
+            request = data["body"]["input"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        tr_id, code, kind = str(request.get("tr_id", "")), str(request.get("tr_key", "")), header.get("tr_type")
+
+        def answer(rt_cd: str, msg_cd: str, msg1: str) -> str:
+            body: dict[str, Any] = {"rt_cd": rt_cd, "msg_cd": msg_cd, "msg1": msg1}
+            if rt_cd == "0":
+                body["output"] = {"iv": secrets.token_hex(8), "key": secrets.token_hex(16)}
+            return json.dumps({"header": {"tr_id": tr_id, "tr_key": code, "encrypt": "N"}, "body": body})
+
+        with state.lock:
+            approved = header.get("approval_key") in state.approvals
+        if not approved:
+            return answer("1", "OPSP8996", "invalid approval : NOT FOUND")
+        if tr_id not in ("H0STCNT0", "H0STASP0"):
+            return answer("1", "OPSP0011", "invalid tr_id")
+        if kind == "2":
+            subscribed.pop((tr_id, code), None)
+            return answer("0", "OPSP0001", "UNSUBSCRIBE SUCCESS")
+        if len(subscribed) >= 40:
+            return answer("1", "OPSP0008", "MAX SUBSCRIBE OVER")
+        subscribed[(tr_id, code)] = None
+        return answer("0", "OPSP0000", "SUBSCRIBE SUCCESS")
+
+    def feed_frame(tr_id: str, code: str) -> str:
+        quote = state.market.quote(code)
+        extra = ["0"] * state.feed_extra_fields
+        if tr_id == "H0STCNT0":
+            fields = shapes.trade_record(quote, now_kst().date()) + extra
+        else:
+            fields = shapes.book_record(quote) + extra
+        return f"0|{tr_id}|001|{'^'.join(fields)}"
 
     # -- the calls --------------------------------------------------------------------------------
     def kis_call(*tr_names: str, read: bool = True) -> Callable[[Callable[..., tuple[dict[str, Any], bool]]], Callable[[], flask.Response]]:

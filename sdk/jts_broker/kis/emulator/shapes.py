@@ -116,3 +116,22 @@ def page(rows: list[dict[str, str]], size: int, index: int) -> tuple[list[dict[s
 
 def answer(**outputs: Any) -> dict[str, Any]:
     return {**outputs, **OK}
+
+
+def trade_record(quote: Quote, today: date) -> list[str]:
+    """A H0STCNT0 record (46 fields by position) of ``quote``, dated ``today``."""
+    change = quote.price - quote.previous_close
+    fields = ["0"] * 46
+    fields[0], fields[1], fields[2] = quote.symbol, hms(quote.time), num(quote.price)
+    fields[3], fields[4] = ("2" if change > 0 else "5" if change < 0 else "3"), num(change)
+    fields[7], fields[8], fields[9], fields[10], fields[11] = num(quote.open), num(quote.high), num(quote.low), num(quote.ask), num(quote.bid)
+    fields[13], fields[33], fields[36], fields[37] = num(quote.volume), ymd(today), num(quote.ask_size), num(quote.bid_size)
+    return fields
+
+
+def book_record(quote: Quote) -> list[str]:
+    """A H0STASP0 record of ``quote``'s best bid and ask (the other nine levels zero), 59 fields."""
+    fields = ["0"] * 59
+    fields[0], fields[1] = quote.symbol, hms(quote.time)
+    fields[3], fields[13], fields[23], fields[33] = num(quote.ask), num(quote.bid), num(quote.ask_size), num(quote.bid_size)
+    return fields
