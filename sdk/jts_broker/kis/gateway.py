@@ -26,7 +26,7 @@ from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.orders import check_client_order_id
 from jts_broker.domain.provenance import ResultList
 from jts_broker.domain.symbols import normalize_symbol
-from jts_broker.domain.timeutil import KST, now_kst
+from jts_broker.domain.timeutil import KST, now_kst, period_start
 from jts_broker.domain.trading import Account, Balance, JournalEntry, Order, OrderRequest, OrderResult, Position
 from jts_broker.domain.validation import CandleQuery, check_account_id, check_candles, check_order_id, check_search, check_symbols, matches_search
 from jts_broker.journal import OrderJournal
@@ -224,7 +224,9 @@ class KisRestGateway(IBrokerGateway):
                 break
         else:
             raise ServerError(f"KIS inquire-daily-itemchartprice: no end of pages for {query.symbol}", code="TOO_MANY_PAGES")
-        return [c for t, c in sorted(seen.items()) if query.start <= t < query.end]
+        # A week or month is dated by its first day: the one holding ``start`` began before it.
+        first_period = period_start(query.timeframe, query.start)
+        return [c for t, c in sorted(seen.items()) if first_period <= t < query.end]
 
     def _minute_candles(self, query: CandleQuery) -> list[Candle]:
         today = now_kst().date()
