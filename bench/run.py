@@ -8,6 +8,8 @@
     free, and the fraction of a 20/s limit that 32 competing threads get in 5 s.
 (d) reconnection: a simulator process killed and restarted on the same port; the time from the
     port being bound again to the first successful read (bench/reconnect.py).
+(e) the KIS backend's cost per call against raw ``requests`` to the KIS emulator in its own
+    process (bench/kis_backend.py).
 The rate budget is set high enough not to bind, but each gateway call still takes its token.
 For scale it also times betterproto2 parsing the same 10k-candle response.
 
@@ -30,7 +32,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from reconnect import reconnect_bench  # bench/ is the script's folder
+from kis_backend import kis_bench  # bench/ is the script's folder
+from reconnect import reconnect_bench
 
 from jts_broker import BrokerConfig, GrpcBrokerGateway, Market, RateBudget, RateLimit, RateLimiter, RateLimitPolicy, SecurityType, Symbol, Timeframe
 from jts_broker.client.channel import open_channel
@@ -236,6 +239,7 @@ def main() -> None:
     print(f"for scale: parsing the {len(wire):,}-byte response takes {upb_parse:.2f} ms with upb, {bp_parse:.1f} ms with betterproto2")
     rate_limit_bench(result)
     reconnect_bench(result)
+    kis_bench(result)
     sys.stdout.flush()
     print(json.dumps(result))
 

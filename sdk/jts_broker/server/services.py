@@ -23,7 +23,7 @@ from jts_broker.contract.status import DETAIL_KEY, status_for_error
 from jts_broker.domain.enums import Timeframe
 from jts_broker.domain.errors import InvalidRequest, JtsBrokerError, ServerError
 from jts_broker.domain.gateway import IBrokerGateway
-from jts_broker.domain.market_data import Quote
+from jts_broker.domain.market_data import Candle, Quote
 from jts_broker.domain.orders import check_order
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import period_start, start_of_day
@@ -63,6 +63,33 @@ def _timeframe(value: int) -> Timeframe:
     return timeframe
 
 
+class _EncodedCandles:
+    """Candles encoded once per object: a backend that hands out the same immutable ``Candle``
+    objects again (the paper market's daily history) has them encoded on the first call only, a
+    10,000-candle answer then costs copies instead of encodings. Keyed by identity, each entry
+    holding its candle (so an id cannot be reused while cached); cleared when it reaches
+    ``max_entries`` (a backend that builds new candles per call, as KisRestGateway does, only churns
+    it)."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._memo: dict[int, tuple[Candle, market_data_pb2.Candle]] = {}
+        self._max = max_entries
+
+    def encode(self, candles: list[Candle]) -> list[market_data_pb2.Candle]:
+        memo, out = self._memo, []
+        for candle in candles:
+            hit = memo.get(id(candle))
+            if hit is not None and hit[0] is candle:
+                out.append(hit[1])
+                continue
+            encoded = m.candle_to_proto(candle)
+            out.append(encoded)
+            if len(memo) >= self._max:
+                memo.clear()
+            memo[id(candle)] = (candle, encoded)
+        return out
+
+
 class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
     """Market data of ``backend``. ``today`` names the backend's current trading date: candles
     before its period are final (``complete_before``, which the offline cache relies on)."""
@@ -70,6 +97,7 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
     def __init__(self, backend: IBrokerGateway, today: Callable[[], date]) -> None:
         self.backend = backend
         self._today = today
+        self._candles = _EncodedCandles()
 
     @translating
     def ListSymbols(self, request: market_data_pb2.ListSymbolsRequest, context: grpc.ServicerContext) -> market_data_pb2.ListSymbolsResponse:
@@ -91,7 +119,7 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
         response = market_data_pb2.GetCandlesResponse(symbol=code, timeframe=request.timeframe)
         # The backend's trading day is the present: its period is unfinished, everything before is final.
         response.complete_before.CopyFrom(m.timestamp_to_proto(period_start(timeframe, start_of_day(self._today()))))
-        response.candles.extend(m.candle_to_proto(c) for c in self.backend.get_candles(code, timeframe, start, end))
+        response.candles.extend(self._candles.encode(self.backend.get_candles(code, timeframe, start, end)))
         return response
 
     @translating
