@@ -139,3 +139,30 @@ def test_a_rest_broker_in_the_config_file() -> None:
         parse_settings(text.replace('env = "real"', 'env = "real"\nhost = "x"'), environ={"JTS_KIS_APP_KEY": "k", "JTS_KIS_APP_SECRET": "s"})
     with pytest.raises(ConfigurationError, match="CANO-ACNT_PRDT_CD"):
         parse_settings(text.replace("50123456-01", "5012345601"), environ={"JTS_KIS_APP_KEY": "k", "JTS_KIS_APP_SECRET": "s"})
+
+
+def test_secrets_reach_no_log_cache_journal_or_output(kis_stack: tuple[str, Path, subprocess.Popen[str]], tmp_path: Path) -> None:
+    target, config, server = kis_stack
+    cache, journal = tmp_path / "offline.sqlite", tmp_path / "client-journal.sqlite"
+    client = BrokerConfig.from_target(target, rate_limit=RateLimit(100), offline_cache=cache, order_journal=str(journal))
+    with GrpcBrokerGateway(client) as gateway:
+        quote = gateway.get_quote("005930")
+        gateway.get_balance()
+        gateway.get_positions()
+        gateway.get_candles("005930", Timeframe.DAY, date(2025, 6, 2), date(2025, 6, 13))
+        gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, quote.lower_limit, client_order_id="secret-check"))
+    gateway.close()
+    (token_file,) = (tmp_path / "tokens").glob("*.json")
+    token = json.loads(token_file.read_text())["access_token"]
+    server.terminate()
+    _, server_log = server.communicate(timeout=30)
+
+    def files(path: Path) -> bytes:  # the database and its WAL
+        return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+
+    artifacts = {"offline cache": files(cache), "client journal": files(journal), "server journal": files(tmp_path / "server-journal.sqlite"),
+                 "server log": server_log.encode(), "config": config.read_bytes()}
+    assert len(artifacts["offline cache"]) > 0 and b"005930" in artifacts["offline cache"]
+    for name, content in artifacts.items():
+        for secret in (APP_KEY, APP_SECRET, token):
+            assert secret.encode() not in content, f"a secret in the {name}"

@@ -137,15 +137,20 @@ def test_200_orders_with_15_percent_of_answers_lost_make_200_orders(tmp_path: Pa
         assert len({r.order_id for r in results}) == 200
 
 
-def test_a_process_killed_before_the_answer_is_reconciled_by_the_next(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["killed", "interrupted"])
+def test_a_sender_stopped_before_the_answer_is_reconciled_by_the_next(tmp_path: Path, signum: int) -> None:
     with KisEmulator(tick_interval_s=0, rate_per_s=1000) as emulator:
         price = emulator.state.market.quote("005930").lower_limit
         emulator.state.faults = Faults(latency_s=30.0)  # the order is taken, its answer held back
         sender = worker("send", emulator.url, str(tmp_path), f"killed-1,{price}")
         assert sender.stdout is not None and sender.stdout.readline().strip() == "sending"
         wait_until(lambda: emulator.stats.get("orders", 0) == 1, what="the emulator took the order")
-        sender.send_signal(signal.SIGKILL)
+        sender.send_signal(signum)
         sender.wait(timeout=10)
+        if signum == signal.SIGINT:  # Ctrl-C stays an interrupt, naming the order that may have left
+            assert sender.stderr is not None
+            err = sender.stderr.read()
+            assert "KeyboardInterrupt" in err and "KIS order killed-1 may have been placed" in err
         emulator.state.faults = Faults()  # answers on time again
         reconciler = worker("reconcile", emulator.url, str(tmp_path), "killed-1")
         out, err = reconciler.communicate(timeout=60)
