@@ -27,6 +27,7 @@ from jts_broker.domain.errors import (
     AuthenticationFailed,
     ConfigurationError,
     DuplicateClientOrderId,
+    InvalidRequest,
     OrderRejected,
     OrderStatusUnknown,
     RateLimitExceeded,
@@ -379,3 +380,35 @@ def test_a_filled_order_is_not_cancellable(gateway: KisRestGateway, kis: respons
     with pytest.raises(OrderRejected) as caught:
         gateway.cancel_order("0000000109")
     assert caught.value.code == "ORDER_NOT_CANCELLABLE" and not calls_to(kis, CANCEL)
+
+
+def test_todays_minute_candles_page_back_30_a_call(gateway: KisRestGateway, kis: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jts_broker.kis.gateway as kis_gateway
+
+    today = date(2026, 12, 2)
+    monkeypatch.setattr(kis_gateway, "now_kst", lambda: datetime(2026, 12, 2, 16, 0, tzinfo=KST))  # after the close
+    template = body("inquire-time-dailychartprice.doc-example.json")["output2"][0]
+    asked: list[str] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        hour = request.params["FID_INPUT_HOUR_1"]
+        asked.append(hour)
+        until = datetime.combine(today, datetime.strptime(hour, "%H%M%S").time())
+        minutes = [until - timedelta(minutes=n) for n in range(30)]
+        rows = [dict(template, stck_bsop_date="20261202", stck_cntg_hour=m.strftime("%H%M%S"))
+                for m in minutes if m.time() >= datetime(2026, 1, 1, 9, 0).time() and m.time() <= datetime(2026, 1, 1, 15, 30).time()]
+        return 200, {}, json.dumps({"output1": {}, "output2": rows or [{}], "rt_cd": "0", "msg_cd": "MCA00000", "msg1": "ok"})
+
+    kis.add_callback(responses.GET, f"{BASE}/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice", callback=answer,
+                     match=[matchers.header_matcher({"tr_id": "FHKST03010200"})])
+    bars = gateway.get_candles("005930", Timeframe.MINUTE_1, today, today)
+    assert bars[0].time == datetime(2026, 12, 2, 9, 0, tzinfo=KST) and bars[-1].time == datetime(2026, 12, 2, 15, 30, tzinfo=KST)
+    assert [b.time for b in bars] == sorted({b.time for b in bars}) and len(bars) == 391  # 09:00 to 15:30, each minute once
+    assert asked[0] == "153000" and len(asked) == 14  # 30 a call, back from the close
+
+
+def test_past_minute_candles_are_refused_on_the_paper_domain(gateway: KisRestGateway, kis: responses.RequestsMock) -> None:
+    before = len(kis.calls)
+    with pytest.raises(InvalidRequest) as caught:
+        gateway.get_candles("005930", Timeframe.MINUTE_1, date(2025, 6, 13), date(2025, 6, 13))
+    assert caught.value.code == "NOT_ON_PAPER" and len(kis.calls) == before

@@ -89,6 +89,15 @@ type = "paper"                  # real | paper
 # key = "~/certs/client.key"
 # server_name = "gateway.internal"
 
+# A KIS account on KIS's Open API directly (no gateway server; `jts-broker serve --backend kis`
+# serves it to gRPC clients). Secrets from $JTS_KIS_APP_KEY and $JTS_KIS_APP_SECRET.
+# [brokers.kis-paper]
+# type = "kis"
+# backend = "rest"              # grpc (default) | rest
+# env = "paper"                 # paper | real
+# account = "50123456-01"       # CANO-ACNT_PRDT_CD
+# base_url = "http://127.0.0.1:8443"   # `jts-broker kis-emulator`; default the env's KIS domain
+
 # [brokers.real.rate_limits]    # default: the broker's published windows (KIS 18/s; paper accounts 1/s)
 # preset = "published"          # published | spec (KIS 20/s, Creon 15/s, Kiwoom 5/s)
 # query = [[18, 1.0]]           # windows [limit, interval_s]
