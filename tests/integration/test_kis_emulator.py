@@ -20,7 +20,7 @@ from jts_broker import OrderStatus, Side, Timeframe, limit_order
 from jts_broker.domain.enums import JournalState
 from jts_broker.domain.errors import ConfigurationError, InvalidRequest, OrderRejected, RateLimitExceeded
 from jts_broker.domain.market_data import Quote, QuoteGap
-from jts_broker.domain.policies import RateLimit, RetryPolicy
+from jts_broker.domain.policies import RateLimit, RetryPolicy, Timeouts
 from jts_broker.kis import KisConfig, KisRestGateway
 from jts_broker.kis.emulator import Faults, KisEmulator
 
@@ -59,7 +59,7 @@ def test_the_whole_flow_with_real_krx_prices(emulator: KisEmulator, tmp_path: Pa
         assert gateway.get_balance().cash == Decimal(100_000_000)
 
         resting = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 2, quote.lower_limit, client_order_id="flow-resting"))
-        assert resting.status is OrderStatus.ACCEPTED and len(resting.order_id) == 10
+        assert resting.status is OrderStatus.ACCEPTED and resting.order_id.endswith("-0000000001")  # YYYYMMDD-ORGNO-ODNO
         filled = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 3, quote.ask, client_order_id="flow-filled"))
         assert gateway.get_order_by_client_id("flow-filled").status is OrderStatus.FILLED
         assert [o.client_order_id for o in gateway.list_orders()] == ["flow-resting", "flow-filled"]
@@ -157,12 +157,12 @@ def test_a_sender_stopped_before_the_answer_is_reconciled_by_the_next(tmp_path: 
         assert reconciler.returncode == 0, err
         report = json.loads(out.strip().splitlines()[-1])
         assert report["before"] == ["killed-1"] and report["after"] == []
-        assert report["state"] == JournalState.PLACED.value and report["order_id"] == "0000000001"
+        assert report["state"] == JournalState.PLACED.value and report["order_id"].endswith("-06010-0000000001")
         # Placing it again sends nothing: the journal returns the order it was bound to.
         with KisRestGateway(kis_config(emulator, tmp_path)) as gateway:
             again = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, price, client_order_id="killed-1"))
         gateway.close()
-        assert again.duplicate and again.order_id == "0000000001" and emulator.stats["orders"] == 1
+        assert again.duplicate and again.order_id == report["order_id"] and emulator.stats["orders"] == 1
 
 
 def test_quotes_stream_over_the_websocket_feed_and_survive_a_break(tmp_path: Path) -> None:
@@ -203,3 +203,17 @@ def test_more_than_20_symbols_a_stream_are_refused(emulator: KisEmulator, tmp_pa
         gateway.stream_quotes(codes)
     gateway.close()
     assert caught.value.code == "TOO_MANY_SYMBOLS"
+
+
+@pytest.mark.parametrize("skew_s", [-30.0, 30.0], ids=["kis-behind", "kis-ahead"])
+def test_a_lost_answer_is_found_whatever_the_clocks_say(tmp_path: Path, skew_s: float) -> None:
+    # KIS stamps orders on its own clock; the lookup places the send on it through KIS's Date header.
+    with KisEmulator(tick_interval_s=0, rate_per_s=1000, faults=Faults(drop_after_commit=1.0)) as emulator:
+        emulator.state.clock_skew_s = skew_s
+        config = kis_config(emulator, tmp_path, timeouts=Timeouts(order_s=1.0), settle_s=0.2)
+        with KisRestGateway(config) as gateway:
+            price = gateway.get_quote("005930").lower_limit
+            result = gateway.place_order(limit_order(ACCOUNT, "005930", Side.BUY, 1, price, client_order_id="skewed"))
+        gateway.close()
+        assert emulator.stats["orders"] == 1 and emulator.stats["answers_dropped"] == 1
+        assert result.client_order_id == "skewed" and not result.duplicate

@@ -5,6 +5,7 @@ orders at most once through the order journal."""
 from __future__ import annotations
 
 import copy
+import email.utils
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from jts_broker.domain.errors import (
     ServerError,
     SymbolNotFound,
 )
-from jts_broker.domain.policies import RateLimit, RetryPolicy
+from jts_broker.domain.policies import RateLimit, RetryPolicy, Timeouts
 from jts_broker.domain.timeutil import KST, now_kst
 from jts_broker.kis import KisConfig, KisRestGateway
 from jts_broker.kis import token as token_module
@@ -95,6 +96,11 @@ def ccld_row(odno: str, *, qty: int = 10, price: int = 75000, side: str = "02", 
                 "ord_tmd": tmd or now.strftime("%H%M%S"), "tot_ccld_qty": str(filled), "rmn_qty": str(qty - filled if left is None else left),
                 "rjct_qty": "0", "avg_prvs": "75000" if filled else "0", "ord_dvsn_cd": "00", "ord_gno_brno": "06010"})
     return row
+
+
+def oid(odno: str) -> str:
+    """The SDK's id of today's KIS order ``odno`` at branch 06010 (YYYYMMDD-ORGNO-ODNO)."""
+    return f"{now_kst():%Y%m%d}-06010-{odno}"
 
 
 def ccld(*rows: dict[str, str]) -> dict[str, Any]:
@@ -290,10 +296,10 @@ def test_an_order_is_sent_as_kis_writes_it_and_journaled(gateway: KisRestGateway
         matchers.json_params_matcher({"CANO": "50123456", "ACNT_PRDT_CD": "01", "PDNO": "005930", "ORD_DVSN": "00", "ORD_QTY": "10",
                                       "ORD_UNPR": "75000", "EXCG_ID_DVSN_CD": "KRX", "SLL_TYPE": "", "CNDT_PRIC": ""})])
     result = gateway.place_order(order())
-    assert (result.order_id, result.client_order_id, result.status, result.duplicate) == ("0000000101", "order-1", OrderStatus.ACCEPTED, False)
+    assert (result.order_id, result.client_order_id, result.status, result.duplicate) == (oid("0000000101"), "order-1", OrderStatus.ACCEPTED, False)
     assert gateway.journal is not None
     entry = gateway.journal.entry(ACCOUNT, "order-1")
-    assert entry is not None and (entry.state, entry.order_id) == (JournalState.PLACED, "0000000101") and entry.sent_at is not None
+    assert entry is not None and (entry.state, entry.order_id) == (JournalState.PLACED, oid("0000000101")) and entry.sent_at is not None
 
 
 def test_a_repeated_client_order_id_returns_the_order_and_sends_nothing(gateway: KisRestGateway, kis: responses.RequestsMock) -> None:
@@ -301,7 +307,7 @@ def test_a_repeated_client_order_id_returns_the_order_and_sends_nothing(gateway:
     kis.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000101")))
     gateway.place_order(order())
     again = gateway.place_order(order())
-    assert (again.order_id, again.duplicate, again.client_order_id) == ("0000000101", True, "order-1")
+    assert (again.order_id, again.duplicate, again.client_order_id) == (oid("0000000101"), True, "order-1")
     assert len(calls_to(kis, ORDER_CASH)) == 1
     with pytest.raises(DuplicateClientOrderId):
         gateway.place_order(order(price=76000))
@@ -321,27 +327,73 @@ def test_an_answer_lost_after_kis_took_the_order_binds_the_order_found(gateway: 
     other = ccld_row("0000000050", price=74000)  # another order of the day: not it
     kis.add(responses.GET, ORDERS, json=ccld(other, ccld_row("0000000102")))
     result = gateway.place_order(order())
-    assert (result.order_id, result.client_order_id) == ("0000000102", "order-1")
+    assert (result.order_id, result.client_order_id) == (oid("0000000102"), "order-1")
     assert len(calls_to(kis, ORDER_CASH)) == 1
-    assert gateway.journal is not None and gateway.journal.entry(ACCOUNT, "order-1").order_id == "0000000102"  # type: ignore[union-attr]
+    assert gateway.journal is not None and gateway.journal.entry(ACCOUNT, "order-1").order_id == oid("0000000102")  # type: ignore[union-attr]
 
 
 def test_an_order_not_found_after_a_broken_call_is_sent_again_under_its_id(tmp_path: Path) -> None:
-    with responses.RequestsMock(registry=OrderedRegistry) as mock:
+    # "Not found" is certain only twice the order deadline after the send, with KIS's clock known
+    # (the lookup's Date header): then the order goes again, under the same client order id.
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, f"{BASE}/oauth2/tokenP", json=token_body())
+        mock.add(responses.POST, ORDER_CASH, body=requests.ConnectionError("connection reset"))
+        mock.add(responses.POST, ORDER_CASH, json=cash_answer("0000000103"))  # the second send (it repeats from here)
+        mock.add(responses.GET, ORDERS, json=ccld(), headers={"Date": email.utils.formatdate(usegmt=True)})
+        with KisRestGateway(config(tmp_path, timeouts=Timeouts(order_s=0.3))) as gateway:
+            result = gateway.place_order(order())
+        gateway.close()
+        sends, lookups = calls_to(mock, ORDER_CASH), calls_to(mock, ORDERS)
+        assert result.order_id == oid("0000000103") and len(sends) == 2 and len(lookups) >= 1
+
+
+def test_not_found_proves_nothing_without_kis_clock(tmp_path: Path) -> None:
+    # A lookup without a Date header cannot place the send on KIS's clock: never "not placed".
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.POST, f"{BASE}/oauth2/tokenP", json=token_body())
         mock.add(responses.POST, ORDER_CASH, body=requests.ConnectionError("connection reset"))
         mock.add(responses.GET, ORDERS, json=ccld())
-        mock.add(responses.POST, ORDER_CASH, json=cash_answer("0000000103"))
-        with KisRestGateway(config(tmp_path)) as gateway:
-            result = gateway.place_order(order())
+        with KisRestGateway(config(tmp_path, timeouts=Timeouts(order_s=0.1))) as gateway, pytest.raises(OrderStatusUnknown):
+            gateway.place_order(order())
         gateway.close()
-        assert result.order_id == "0000000103" and len(calls_to(mock, ORDER_CASH)) == 2
+        assert len(calls_to(mock, ORDER_CASH)) == 1
+
+
+def test_a_live_send_is_never_reconciled_or_sent_again(gateway: KisRestGateway, kis: responses.RequestsMock) -> None:
+    # As the gateway server would see it: a client looks up (or resends) an order whose first send
+    # is still waiting in this process (SENDING, sender alive, nothing left yet).
+    assert gateway.journal is not None
+    gateway.journal.record(order(), 10.0)
+    with pytest.raises(OrderStatusUnknown, match="being sent by a live call"):
+        gateway.get_order_by_client_id("order-1")
+    with pytest.raises(OrderStatusUnknown):
+        gateway.place_order(order())
+    assert not calls_to(kis, ORDER_CASH) and not calls_to(kis, ORDERS)
+    assert gateway.journal.entry(ACCOUNT, "order-1").state is JournalState.SENDING  # type: ignore[union-attr]
+
+
+def test_a_rival_unresolved_order_of_the_same_parameters_makes_a_candidate_ambiguous(gateway: KisRestGateway, kis: responses.RequestsMock) -> None:
+    assert gateway.journal is not None
+    gateway.journal.record(order("rival"), 10.0)
+    gateway.journal.unknown(ACCOUNT, "rival", "its answer was lost")
+    kis.add(responses.POST, ORDER_CASH, body=requests.ReadTimeout("no answer"))
+    kis.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000110")), headers={"Date": email.utils.formatdate(usegmt=True)})
+    with pytest.raises(OrderStatusUnknown, match="could also be the unresolved rival"):
+        gateway.place_order(order("mine"))
+    assert len(calls_to(kis, ORDER_CASH)) == 1
+
+
+def test_an_unknown_gateway_code_on_an_order_is_looked_up_not_called_refused(gateway: KisRestGateway, kis: responses.RequestsMock) -> None:
+    kis.add(responses.POST, ORDER_CASH, json=refusal("EGW00999", "게이트웨이 오류"), status=500)
+    kis.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000111")), headers={"Date": email.utils.formatdate(usegmt=True)})
+    result = gateway.place_order(order())
+    assert result.order_id == oid("0000000111") and len(calls_to(kis, ORDER_CASH)) == 1
 
 
 def test_several_candidates_are_unknown_and_nothing_is_sent_again(gateway: KisRestGateway, kis: responses.RequestsMock) -> None:
     kis.add(responses.POST, ORDER_CASH, body=requests.ReadTimeout("no answer"))
     kis.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000104"), ccld_row("0000000105")))
-    with pytest.raises(OrderStatusUnknown, match="0000000104, 0000000105") as caught:
+    with pytest.raises(OrderStatusUnknown, match=f"{oid('0000000104')}, {oid('0000000105')}") as caught:
         gateway.place_order(order())
     assert caught.value.client_order_id == "order-1" and len(calls_to(kis, ORDER_CASH)) == 1
     assert [e.client_order_id for e in gateway.unresolved_orders()] == ["order-1"]
@@ -356,7 +408,7 @@ def test_an_order_bound_to_another_client_order_id_is_no_candidate(gateway: KisR
     kis.replace(responses.POST, ORDER_CASH, body=requests.ReadTimeout("no answer"))
     kis.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000106"), ccld_row("0000000107")))
     result = gateway.place_order(order("second"))
-    assert result.order_id == "0000000107"
+    assert result.order_id == oid("0000000107")
 
 
 def test_a_cancel_names_the_order_by_its_branch_and_number(tmp_path: Path) -> None:
@@ -412,3 +464,24 @@ def test_past_minute_candles_are_refused_on_the_paper_domain(gateway: KisRestGat
     with pytest.raises(InvalidRequest) as caught:
         gateway.get_candles("005930", Timeframe.MINUTE_1, date(2025, 6, 13), date(2025, 6, 13))
     assert caught.value.code == "NOT_ON_PAPER" and len(kis.calls) == before
+
+
+def test_a_token_issue_whose_answer_was_lost_still_counts_for_the_minute(tmp_path: Path) -> None:
+    from jts_broker.domain.errors import DeadlineExceeded
+    from jts_broker.kis.token import ISSUE_INTERVAL_S, KisTokens
+
+    answers: list[Any] = [DeadlineExceeded("no answer", code="READ_TIMEOUT"), token_body()]
+    waits: list[float] = []
+
+    def issue() -> dict[str, Any]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    tokens = KisTokens(tmp_path, "fingerprint", issue, sleep=waits.append)
+    with pytest.raises(DeadlineExceeded):
+        tokens.get()  # KIS may have issued it: the attempt is on file
+    assert tokens.get().reveal() == TOKEN
+    assert len(waits) == 1 and ISSUE_INTERVAL_S - 1 < waits[0] <= ISSUE_INTERVAL_S  # waited out the minute of the lost attempt
+    assert stat.S_IMODE(os.stat(tmp_path / "fingerprint.attempt").st_mode) == 0o600

@@ -96,7 +96,7 @@ def test_balance_and_positions_of_the_workbook_example() -> None:
 
 def test_daily_orders_of_the_workbook_example_are_two_refused_buys() -> None:
     rows = parse.order_rows([body("inquire-daily-ccld.doc-example.json")])
-    orders = [parse.order("50123456-01", row, "", date(2022, 1, 3)) for row in rows]
+    orders = [parse.order("50123456-01", row, row.text("odno"), "", date(2022, 1, 3)) for row in rows]
     assert [o.order_id for o in orders] == ["0001568197", "0001568196"]
     order = orders[0]
     assert (order.side, order.order_type, order.time_in_force, order.quantity, order.price) == (Side.BUY, OrderType.LIMIT, TimeInForce.DAY, 10, Decimal(150000))
@@ -125,7 +125,7 @@ READERS = [
     ("inquire-balance.json", lambda b: (parse.balance("a", b, Decimal(0), RECEIVED), parse.positions("a", [b], {})), "hldg_qty", ("output1", 1)),
     ("inquire-balance.json", lambda b: parse.balance("a", b, Decimal(0), RECEIVED), "tot_evlu_amt", ("output2", 0)),
     ("inquire-psbl-order.json", parse.buying_power, "ord_psbl_cash", ("output",)),
-    ("inquire-daily-ccld.doc-example.json", lambda b: [parse.order("a", r, "", date(2022, 1, 3)) for r in parse.order_rows([b])], "rjct_qty", ("output1", 0)),
+    ("inquire-daily-ccld.doc-example.json", lambda b: [parse.order("a", r, "id", "", date(2022, 1, 3)) for r in parse.order_rows([b])], "rjct_qty", ("output1", 0)),
     ("order-cash.doc-example.json", parse.order_answer, "ODNO", ("output",)),
     ("order-rvsecncl.json", parse.order_answer, "KRX_FWDG_ORD_ORGNO", ("output",)),
 ]

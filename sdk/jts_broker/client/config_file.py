@@ -286,7 +286,11 @@ class _Reader:
         if "order_journal" in table:
             kwargs["order_journal"] = table["order_journal"]
         try:
-            return KisConfig(str(key), str(secret), account, **kwargs)
+            config = KisConfig(str(key), str(secret), account, **kwargs)
+            if "rate_limits" in table and "backend" not in table["rate_limits"]:
+                # As without a table: one budget per app key for every process of the machine.
+                config = replace(config, rate_limit=replace(config.rate_limit_policy, backend=config.default_budget_backend))
+            return config
         except ConfigurationError as exc:
             raise self.fail(prefix, exc.message) from None
 

@@ -67,9 +67,11 @@ class KisConfig:
         token_cache: folder of the access-token cache; default ``kis-tokens`` in the user cache
             folder. One file per (env, app key), readable by the user only.
         rate_limit: budgets; None: KIS's published per-app-key windows for ``env`` (real 18/s,
-            paper 1/s; see ``RateLimitPolicy.published``), shared by every gateway of this process
-            on the same app key. Set ``backend`` (``sqlite:///...``, ``redis://...``) to share it
-            with other processes; the key defaults to one derived from the app key (never the key).
+            paper 1/s; see ``RateLimitPolicy.published``) in a SQLite file beside the token cache,
+            so every process of this machine on the same app key (scripts, the gateway server,
+            the CLI) shares one budget, as KIS counts it. A policy of your own keeps its backend
+            (``memory`` is this process only; ``redis://...`` spans machines); its key defaults
+            to one derived from the app key (never the key).
         timeouts: ``connect_s`` (TCP and TLS connect), ``read_s`` (a read's answer), ``order_s``
             (an order's answer), seconds.
         retry: retries of reads after HTTP 5xx and connection failures (never of orders).
@@ -182,6 +184,11 @@ class KisConfig:
         return Path(self.token_cache).expanduser() if self.token_cache else platformdirs.user_cache_path("jts-broker") / "kis-tokens"
 
     @property
+    def default_budget_backend(self) -> str:
+        """Where the budget lives unless configured: ``budgets.sqlite`` beside the token cache."""
+        return f"sqlite:///{self.token_folder / 'budgets.sqlite'}"
+
+    @property
     def journal_path(self) -> Path | None:
         if self.order_journal == DEFAULT_JOURNAL:
             return platformdirs.user_data_path("jts-broker") / "order-journal.sqlite"
@@ -197,6 +204,7 @@ class KisConfig:
             policy = RateLimitPolicy.single(self.rate_limit)
         else:
             policy = RateLimitPolicy.published(BrokerType.KIS, self.account_type)
+            policy = replace(policy, backend=self.default_budget_backend)
         return replace(policy, key=f"kis-{self.key_fingerprint}") if policy.key == "default" else policy
 
     def broker_config(self) -> BrokerConfig:

@@ -12,6 +12,8 @@ as ``broker_code`` and ``msg1`` as ``broker_message``:
                    nothing); a second refusal is ``AuthenticationFailed`` (``TOKEN_EXPIRED``)
 ``EGW02004``       ``ConfigurationError`` (``KIS_DOMAIN``): a paper app key on the real domain
 ``EGW001xx``       ``AuthenticationFailed`` (``KIS_AUTH``): app key, secret or token refused
+other ``EGW``      for orders, and any order refusal on HTTP 5xx: ``ServerError``
+                   (``BROKER_GATEWAY_ERROR``): ambiguous, the order is looked up
 anything else      ``OrderRejected`` (``BROKER_REJECTED``) for orders; ``ServerError``
                    (``BROKER_ERROR``) for reads
 =================  ==========================================================================
@@ -86,8 +88,12 @@ def _not_connected(exc: requests.RequestException) -> bool:
     return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError))
 
 
-def kis_error(msg_cd: str, msg1: str, where: str, *, order: bool) -> JtsBrokerError:
-    """The SDK error for a KIS refusal ``msg_cd``/``msg1`` of the call ``where``."""
+def kis_error(msg_cd: str, msg1: str, where: str, *, order: bool, http_status: int = 200) -> JtsBrokerError:
+    """The SDK error for a KIS refusal ``msg_cd``/``msg1`` of the call ``where`` (answered with
+    ``http_status``). For an order, only a refusal of the order system counts as "not placed"
+    (``OrderRejected``): an unknown gateway code (``EGW...``) or a refusal on HTTP 5xx may have
+    come from a layer that does not know whether the order went on, so it is a ``ServerError``
+    (code ``BROKER_GATEWAY_ERROR``), which the order path treats as ambiguous and looks up."""
     words = " ".join(msg1.split())
     kwargs = {"broker_code": msg_cd, "broker_message": words}
     message = f"KIS {msg_cd}: {words} ({where})"
@@ -101,6 +107,8 @@ def kis_error(msg_cd: str, msg1: str, where: str, *, order: bool) -> JtsBrokerEr
         return ConfigurationError(f"{message}: an app key of the other domain (paper key on the real domain?): check env", code="KIS_DOMAIN", **kwargs)
     if msg_cd.startswith("EGW001"):
         return AuthenticationFailed(message, code="KIS_AUTH", **kwargs)
+    if order and (msg_cd.startswith("EGW") or http_status >= 500):
+        return ServerError(message, code="BROKER_GATEWAY_ERROR", **kwargs)
     if order:
         return OrderRejected(message, code="BROKER_REJECTED", **kwargs)
     return ServerError(message, code="BROKER_ERROR", **kwargs)
@@ -270,7 +278,7 @@ class KisHttp:
         msg_cd = str(body.get("msg_cd", ""))
         if msg_cd == "EGW00123":
             raise _TokenExpired()
-        raise kis_error(msg_cd, str(body.get("msg1", "")), tr_id, order=order)
+        raise kis_error(msg_cd, str(body.get("msg1", "")), tr_id, order=order, http_status=response.status_code)
 
     def _learn_clock(self, response: requests.Response) -> None:
         stamp = response.headers.get("Date")

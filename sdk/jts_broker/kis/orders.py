@@ -9,12 +9,18 @@ order number once it answers.
 - A call that broke after the request may have arrived (no answer in time, a broken connection,
   HTTP 5xx, an unreadable answer) is reconciled against the day's orders (inquire-daily-ccld): the
   orders of the same symbol, side, quantity and price (or market type), ordered no earlier than the
-  send time (on KIS's clock, learned from its ``Date`` headers, less ``CLOCK_TOLERANCE_S``), and
-  bound to no other journal entry. One candidate binds; none, once ``KisConfig.settle_s`` has passed
-  since the failure, means it was not placed and it is sent again under the same client order id;
-  several end in ``OrderStatusUnknown`` naming them.
-- Never a second order-cash for one client order id while the first is unresolved: an unresolved
-  entry is reconciled first.
+  send time (on KIS's clock, learned from the ``Date`` header of the lookup itself, less
+  ``CLOCK_TOLERANCE_S``), and bound to no other journal entry. One candidate binds; several end in
+  ``OrderStatusUnknown`` naming them, as does one candidate while another unresolved entry of the
+  same parameters could be it. None means not placed only once no request of it can still arrive
+  (twice the order deadline after the send, and ``KisConfig.settle_s`` after the failure), and only
+  when KIS's clock is known: then it is sent again under the same client order id.
+- Never a second order-cash for one client order id while the first is unresolved: an entry whose
+  sender is alive (a call in flight, in this process or another) is never reconciled or resent; one
+  whose sender ended is reconciled first.
+- An order's id is ``YYYYMMDD-ORGNO-ODNO`` (the order date, KIS's ``KRX_FWDG_ORD_ORGNO`` and
+  ``ODNO``): KIS numbers orders per branch and day, so the number alone is not unique. A plain
+  ``ODNO`` is accepted as today's.
 
 A refusal (``rt_cd`` != 0: ``OrderRejected``, ``EGW00201``, token errors) means KIS did not take
 the order; a request that never connected was not sent.
@@ -26,6 +32,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
@@ -34,6 +41,7 @@ from jts_broker.domain.enums import JournalState, OrderStatus, OrderType, Side
 from jts_broker.domain.errors import (
     AccountNotFound,
     BrokerUnavailable,
+    ConfigurationError,
     JtsBrokerError,
     OrderNotFound,
     OrderRejected,
@@ -53,16 +61,42 @@ from .http import NOT_SENT_CODES, KisHttp
 
 log = logging.getLogger(__name__)
 
-CLOCK_TOLERANCE_S = 2.0
+CLOCK_TOLERANCE_S = 5.0
 """How much earlier than the send time (on KIS's clock) a candidate may be stamped: KIS stamps
-orders to the second, and its ``Date`` header is to the second too."""
+orders and its ``Date`` header to the second, and the two may come from different machines."""
 
 
 def _ambiguous(exc: JtsBrokerError) -> bool:
     """Whether a failed order call may have reached KIS and been taken."""
     if isinstance(exc, BrokerUnavailable):
         return exc.code not in NOT_SENT_CODES
-    return isinstance(exc, ServerError)  # HTTP 5xx without a refusal, an unreadable answer
+    return isinstance(exc, ServerError)  # HTTP 5xx without a refusal, an unreadable answer, an unknown gateway code
+
+
+def order_id(day: date, branch: str, odno: str) -> str:
+    """The SDK's id of a KIS order (see the module)."""
+    return f"{day:%Y%m%d}-{branch}-{odno}"
+
+
+def split_order_id(value: str) -> tuple[date, str, str]:
+    """(order date, branch or "", ODNO) of an order id; a plain ODNO is today's, any branch.
+
+    Raises:
+        OrderNotFound: not a KIS order id (code ``ORDER_NOT_FOUND``).
+    """
+    parts = value.split("-")
+    try:
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            return datetime.strptime(parts[0], "%Y%m%d").date(), parts[1], parts[2]
+    except ValueError:
+        pass
+    if len(parts) == 1 and value.isdigit():
+        return now_kst().date(), "", value.zfill(10)
+    raise OrderNotFound(f"{value!r} is not a KIS order id (YYYYMMDD-ORGNO-ODNO, or today's ODNO)", code="ORDER_NOT_FOUND", order_id=value)
+
+
+def _same_parameters(a: OrderRequest, b: OrderRequest) -> bool:
+    return (a.account_id, a.symbol, a.side, a.order_type, a.quantity, a.price) == (b.account_id, b.symbol, b.side, b.order_type, b.quantity, b.price)
 
 
 class KisOrders:
@@ -75,46 +109,69 @@ class KisOrders:
         self._names = names
 
     # -- lookups ----------------------------------------------------------------------------------
-    def _rows(self, since: date, *, odno: str = "", symbol: str = "") -> list[parse.Fields]:
-        today = now_kst().date()
+    def _rows(self, since: date, until: date | None = None, *, odno: str = "", symbol: str = "") -> list[parse.Fields]:
         params = {"CANO": self.config.cano, "ACNT_PRDT_CD": self.config.product_code, "INQR_STRT_DT": since.strftime("%Y%m%d"),
-                  "INQR_END_DT": today.strftime("%Y%m%d"), "SLL_BUY_DVSN_CD": "00", "PDNO": symbol, "CCLD_DVSN": "00",
+                  "INQR_END_DT": (until or now_kst().date()).strftime("%Y%m%d"), "SLL_BUY_DVSN_CD": "00", "PDNO": symbol, "CCLD_DVSN": "00",
                   "INQR_DVSN": "01", "INQR_DVSN_3": "00", "ORD_GNO_BRNO": "", "ODNO": odno, "INQR_DVSN_1": "", "EXCG_ID_DVSN_CD": "KRX"}
         return parse.order_rows(list(self.http.pages(ep.DAILY_ORDERS, "daily_orders", params)))
 
-    def _client_id(self, order_id: str) -> str:
-        entry = self.journal.by_order_id(order_id) if self.journal is not None else None
+    @staticmethod
+    def _id_of(row: parse.Fields) -> str:
+        return order_id(row.day("ord_dt"), row.text("ord_gno_brno"), row.text("odno"))
+
+    def _client_id(self, oid: str) -> str:
+        entry = self.journal.by_order_id(oid) if self.journal is not None else None
         return entry.client_order_id if entry is not None else ""
 
     def _order(self, row: parse.Fields, client_order_id: str | None = None) -> Order:
-        odno = row.text("odno")
-        return parse.order(self.config.account, row, self._client_id(odno) if client_order_id is None else client_order_id, now_kst().date())
+        oid = self._id_of(row)
+        return parse.order(self.config.account, row, oid, self._client_id(oid) if client_order_id is None else client_order_id,
+                           now_kst().date())
 
-    def _row(self, order_id: str) -> parse.Fields:
-        entry = self.journal.by_order_id(order_id) if self.journal is not None else None
-        since = entry.created_at.date() if entry is not None else now_kst().date()
-        for row in self._rows(since, odno=order_id):
-            if row.text("odno") == order_id:
+    def _row(self, oid: str) -> parse.Fields:
+        day, branch, odno = split_order_id(oid)
+        for row in self._rows(day, day, odno=odno):
+            if row.text("odno") == odno and branch in ("", row.text("ord_gno_brno")):
                 return row
-        raise OrderNotFound(f"KIS has no order {order_id} in account {self.config.account} since {since.isoformat()}", code="ORDER_NOT_FOUND",
-                            order_id=order_id)
+        raise OrderNotFound(f"KIS has no order {oid} in account {self.config.account}", code="ORDER_NOT_FOUND", order_id=oid)
 
-    def get(self, order_id: str) -> Order:
-        """One order by its KIS order number (``ODNO``). Raises ``OrderNotFound``."""
-        return self._order(self._row(order_id))
+    def get(self, oid: str) -> Order:
+        """One order by its id (see the module). Raises ``OrderNotFound``."""
+        return self._order(self._row(oid))
 
     def today(self) -> list[Order]:
         """Today's orders, oldest first."""
         orders = [self._order(row) for row in self._rows(now_kst().date())]
         return sorted(orders, key=lambda o: (o.created_time, o.order_id))
 
-    def by_client_id(self, client_order_id: str) -> Order:
-        """The order placed under ``client_order_id`` (through the journal; an unresolved entry
-        is reconciled first). Raises ``OrderNotFound``."""
-        entry = self.journal.entry(self.config.account, client_order_id) if self.journal is not None else None
-        if entry is not None and entry.state in (JournalState.SENDING, JournalState.UNKNOWN):
+    def _settled_entry(self, entry: JournalEntry) -> JournalEntry:
+        """``entry`` after reconciling it, when no live call is settling it; raises
+        ``OrderStatusUnknown`` while its outcome stays unknown (in flight, or KIS cannot tell)."""
+        assert self.journal is not None
+        if entry.state not in (JournalState.SENDING, JournalState.UNKNOWN):
+            return entry
+        abandoned = {(e.account_id, e.client_order_id) for e in self.journal.abandoned()}
+        if (entry.account_id, entry.client_order_id) in abandoned:
             self.reconcile([entry])
-            entry = self.journal.entry(self.config.account, client_order_id) if self.journal is not None else None
+            entry = self.journal.entry(entry.account_id, entry.client_order_id) or entry
+        if entry.state in (JournalState.SENDING, JournalState.UNKNOWN):
+            live = entry.state is JournalState.SENDING and (entry.account_id, entry.client_order_id) not in abandoned
+            raise OrderStatusUnknown(f"KIS order {entry.client_order_id} "
+                                     + ("is being sent by a live call" if live else f"has an unknown outcome ({entry.detail or 'no answer'})")
+                                     + "; not sent again", code="ORDER_STATUS_UNKNOWN", client_order_id=entry.client_order_id)
+        return entry
+
+    def by_client_id(self, client_order_id: str) -> Order:
+        """The order placed under ``client_order_id``, through the journal (an entry whose sender
+        ended is reconciled first).
+
+        Raises:
+            OrderNotFound: no order under it, or it was not placed.
+            OrderStatusUnknown: its outcome is not known yet (being sent, or KIS cannot tell).
+        """
+        entry = self.journal.entry(self.config.account, client_order_id) if self.journal is not None else None
+        if entry is not None:
+            entry = self._settled_entry(entry)
         if entry is None or not entry.order_id:
             why = "the order journal has no order under it" if entry is None else f"its journal entry is {entry.state.value}"
             raise OrderNotFound(f"no KIS order has client order id {client_order_id} ({why})", code="ORDER_NOT_FOUND")
@@ -135,8 +192,9 @@ class KisOrders:
             DuplicateClientOrderId: the client order id names another order in the journal.
             OrderRejected: KIS refused it (``broker_code``/``broker_message`` say why).
             RateLimitExceeded, AuthenticationFailed: KIS refused the call; nothing was placed.
-            OrderStatusUnknown: it may have been placed and KIS could not tell within
-                ``KisConfig.retry.budget_s``; the journal keeps it unresolved.
+            OrderStatusUnknown: it may have been placed and KIS could not tell in time, or it is
+                being sent by a live call; the journal keeps it unresolved.
+            ConfigurationError: the journal cannot be written (code ``JOURNAL_WRITE``): not sent.
         """
         prepared = prepare_order(order)
         if prepared.account_id != self.config.account:
@@ -158,25 +216,24 @@ class KisOrders:
 
     def _journaled(self, order: OrderRequest) -> OrderResult | None:
         """What the journal already knows of ``order``'s client order id: the order it is bound to
-        (a duplicate), or None to send it (never seen, or known not placed)."""
+        (a duplicate), or None to send it (never seen, or known not placed). Raises
+        ``OrderStatusUnknown`` while its outcome is unknown: never a second send meanwhile."""
         assert self.journal is not None
         entry = self.journal.entry(order.account_id, order.client_order_id)
         if entry is None or not is_same_order(entry.request, order):
             return None  # new, or another order under the id: record() refuses that one
-        if entry.state in (JournalState.SENDING, JournalState.UNKNOWN):
-            self.reconcile([entry])
-            entry = self.journal.entry(order.account_id, order.client_order_id)
-            assert entry is not None
-            if entry.state in (JournalState.SENDING, JournalState.UNKNOWN):
-                raise OrderStatusUnknown(f"KIS order {order.client_order_id} was sent before and its outcome is still unknown "
-                                         f"({entry.detail or entry.state.value}); not sent again", code="ORDER_STATUS_UNKNOWN",
-                                         client_order_id=order.client_order_id)
+        entry = self._settled_entry(entry)
         if entry.order_id and entry.state in (JournalState.PLACED, JournalState.REJECTED):
             return OrderResult(self._order(self._row(entry.order_id), order.client_order_id), duplicate=True)
         return None
 
+    def _recovery_budget(self) -> RecoveryBackoff:
+        # Long enough to see "not found" become certain (twice the order deadline after the send).
+        need = 2 * self.config.timeouts.order_s + self.config.settle_s + 1.0
+        return RecoveryBackoff(replace(self.config.retry, budget_s=max(self.config.retry.budget_s, need)))
+
     def _send(self, order: OrderRequest) -> OrderResult:
-        budget = RecoveryBackoff(self.config.retry)
+        budget = self._recovery_budget()
         while True:
             sent_at: list[float] = []
             try:
@@ -200,19 +257,26 @@ class KisOrders:
                 if found is not None:
                     return found
                 continue
-            placed = self._accepted(order, odno, stamp)
+            placed = self._accepted(order, order_id(now_kst().date(), orgno, odno), stamp)
             self._note(OrderJournal.placed, placed)
-            log.info("KIS order %s placed as %s-%s", order.client_order_id, orgno, odno)
+            log.info("KIS order %s placed as %s", order.client_order_id, placed.order_id)
             return OrderResult(placed)
 
     def _leaving(self, order: OrderRequest, sent_at: list[float]) -> None:
-        """The request leaves now (its rate-limit token taken): the time candidates are read from."""
+        """The request leaves now (its rate-limit token taken): noted in the journal first; a
+        journal that cannot note it stops the send (a send it did not note could later be taken
+        for one that never left)."""
+        if self.journal is not None:
+            try:
+                self.journal.sending(order.account_id, order.client_order_id)
+            except Exception as exc:
+                raise ConfigurationError(f"order journal {self.journal.path} cannot note the send of {order.client_order_id} ({exc}); "
+                                         f"the order was not sent", code="JOURNAL_WRITE") from exc
         sent_at.append(time.time())
-        self._note(OrderJournal.sending, order.account_id, order.client_order_id)
 
-    def _accepted(self, order: OrderRequest, odno: str, stamp: clock_time) -> Order:
+    def _accepted(self, order: OrderRequest, oid: str, stamp: clock_time) -> Order:
         created = datetime.combine(now_kst().date(), stamp, tzinfo=KST)
-        return Order(order_id=odno, client_order_id=order.client_order_id, account_id=order.account_id, symbol=order.symbol,
+        return Order(order_id=oid, client_order_id=order.client_order_id, account_id=order.account_id, symbol=order.symbol,
                      side=order.side, order_type=order.order_type, time_in_force=order.time_in_force, quantity=order.quantity,
                      price=order.price, status=OrderStatus.ACCEPTED, filled_quantity=0, average_fill_price=None, commission=Decimal(0),
                      tax=Decimal(0), reject_code="", reject_reason="", created_time=created, updated_time=created)
@@ -221,33 +285,43 @@ class KisOrders:
         """After an ambiguous failure: the order found at KIS (bound in the journal), or None when
         it is certainly not there (send it again). Raises ``OrderStatusUnknown`` when KIS cannot
         tell within the budget, or several orders could be it."""
-        failed_at = time.monotonic()
+        failed_at = time.time()
+        certain_at = max(sent_at + 2 * self.config.timeouts.order_s, failed_at + self.config.settle_s)
         last: BaseException = failure
         while True:
             try:
-                candidates = self._candidates(order, sent_at)
+                candidates, trusted = self._candidates(order, sent_at)
             except JtsBrokerError as exc:
-                candidates, last = None, exc
-            if candidates is not None:
-                if len(candidates) == 1:
-                    found = self._order(candidates[0], order.client_order_id)
-                    self._note(OrderJournal.placed, found)
-                    log.warning("KIS order %s: the answer was lost (%s); found as %s", order.client_order_id, failure, found.order_id)
-                    return OrderResult(found)
-                if len(candidates) > 1:
-                    names = ", ".join(c.text("odno") for c in candidates)
-                    raise self._unknown(order, f"{len(candidates)} orders at KIS could be it ({names})")
-                if time.monotonic() - failed_at >= self.config.settle_s:
-                    self._note(OrderJournal.not_placed, order.account_id, order.client_order_id,
-                               f"not at KIS {self.config.settle_s:g} s after the call broke ({failure})")
-                    if self.journal is not None:
-                        self.journal.record(order, self.config.timeouts.order_s)  # SENDING again before it leaves again
-                    log.warning("KIS order %s: not placed after %s; sending it again", order.client_order_id, failure)
-                    return None
+                candidates, trusted, last = None, False, exc
+            if candidates:
+                found = self._order(self._only(order, candidates), order.client_order_id)
+                self._note(OrderJournal.placed, found)
+                log.warning("KIS order %s: the answer was lost (%s); found as %s", order.client_order_id, failure, found.order_id)
+                return OrderResult(found)
+            if candidates is not None and trusted and time.time() >= certain_at:
+                self._note(OrderJournal.not_placed, order.account_id, order.client_order_id,
+                           f"not at KIS after the call broke ({failure}) and after any late arrival")
+                if self.journal is not None:
+                    self.journal.record(order, self.config.timeouts.order_s)  # SENDING again before it leaves again
+                log.warning("KIS order %s: not placed after %s; sending it again", order.client_order_id, failure)
+                return None
             delay = budget.next_delay(last)
             if delay is None:
-                raise self._unknown(order, f"KIS could not tell within {self.config.retry.budget_s:g} s ({last})")
-            time.sleep(min(delay, max(0.05, self.config.settle_s / 4)) if candidates is not None else delay)
+                raise self._unknown(order, f"KIS could not tell in time ({last})")
+            if candidates is not None:  # looked, nothing yet: look again once it could be certain, or sooner
+                delay = min(delay, max(0.05, certain_at - time.time()))
+            time.sleep(delay)
+
+    def _only(self, order: OrderRequest, candidates: list[parse.Fields]) -> parse.Fields:
+        """The one candidate; ``OrderStatusUnknown`` when several orders could be it, or another
+        unresolved order of the same parameters could be the one found."""
+        if len(candidates) > 1:
+            raise self._unknown(order, f"{len(candidates)} orders at KIS could be it ({', '.join(self._id_of(c) for c in candidates)})")
+        rivals = [e.client_order_id for e in (self.journal.unresolved() if self.journal is not None else [])
+                  if e.client_order_id != order.client_order_id and _same_parameters(e.request, order)]
+        if rivals:
+            raise self._unknown(order, f"order {self._id_of(candidates[0])} could also be the unresolved {', '.join(rivals)}")
+        return candidates[0]
 
     def _unknown(self, order: OrderRequest, why: str) -> OrderStatusUnknown:
         message = (f"KIS order {order.client_order_id} may have been placed: {why}; look it up with "
@@ -255,45 +329,46 @@ class KisOrders:
         self._note(OrderJournal.unknown, order.account_id, order.client_order_id, why)
         return OrderStatusUnknown(message, code="ORDER_STATUS_UNKNOWN", client_order_id=order.client_order_id)
 
-    def _candidates(self, order: OrderRequest | JournalEntry, sent_at: float) -> list[parse.Fields]:
-        """Today's KIS orders that could be ``order`` sent at ``sent_at`` (epoch seconds, local
-        clock), bound to no other journal entry."""
-        request = order.request if isinstance(order, JournalEntry) else order
-        offset = self.http.clock_offset_s or 0.0
-        earliest = datetime.fromtimestamp(sent_at + offset - CLOCK_TOLERANCE_S, KST)
+    def _candidates(self, request: OrderRequest, sent_at: float) -> tuple[list[parse.Fields], bool]:
+        """KIS's orders that could be ``request`` sent at ``sent_at`` (epoch seconds, local clock),
+        bound to no other journal entry; and whether KIS's clock was known to compare them (when
+        not, finding none proves nothing)."""
+        rows = self._rows(datetime.fromtimestamp(sent_at - 3600, KST).date(), symbol=request.symbol)
+        offset = self.http.clock_offset_s  # learned from this very lookup's answer
+        earliest = datetime.fromtimestamp(sent_at + (offset or 0.0) - CLOCK_TOLERANCE_S, KST).replace(microsecond=0)
         out = []
-        for row in self._rows(earliest.date(), symbol=request.symbol):
+        for row in rows:
             created = parse.at(row.day("ord_dt"), row.clock("ord_tmd"))
-            market = row.text("ord_dvsn_cd") in ("01", "13", "14")
+            market = row.text("ord_dvsn_cd") in parse.MARKET_DIVISIONS
             if (row.text("pdno") != request.symbol or parse.SIDE_CODES.get(row.text("sll_buy_dvsn_cd")) is not request.side
-                    or row.integer("ord_qty") != request.quantity or created < earliest.replace(microsecond=0)
+                    or row.integer("ord_qty") != request.quantity or created < earliest
                     or market != (request.order_type is OrderType.MARKET)
                     or (not market and row.price("ord_unpr") != request.price)):
                 continue
-            bound = self.journal.by_order_id(row.text("odno")) if self.journal is not None else None
+            bound = self.journal.by_order_id(self._id_of(row)) if self.journal is not None else None
             if bound is None or bound.client_order_id == request.client_order_id:
                 out.append(row)
-        return out
+        return out, offset is not None
 
     # -- cancelling -------------------------------------------------------------------------------
-    def cancel(self, order_id: str) -> Order:
-        """Cancel the unfilled rest of order ``order_id``; the order as KIS then reports it.
+    def cancel(self, oid: str) -> Order:
+        """Cancel the unfilled rest of order ``oid``; the order as KIS then reports it.
 
         Raises:
             OrderNotFound: no such order.
             OrderRejected: it is final (code ``ORDER_NOT_CANCELLABLE``), or KIS refused the cancel.
             BrokerUnavailable: the outcome could not be learned within ``retry.budget_s``.
         """
-        row = self._row(order_id)
+        row = self._row(oid)
+        oid = self._id_of(row)
         budget = RecoveryBackoff(self.config.retry)
         while True:
             current = self._order(row)
             if current.status.is_final:
-                raise OrderRejected(f"KIS order {order_id} is {current.status.value}: nothing to cancel", code="ORDER_NOT_CANCELLABLE",
-                                    order_id=order_id)
+                raise OrderRejected(f"KIS order {oid} is {current.status.value}: nothing to cancel", code="ORDER_NOT_CANCELLABLE", order_id=oid)
             body = {"CANO": self.config.cano, "ACNT_PRDT_CD": self.config.product_code, "KRX_FWDG_ORD_ORGNO": row.text("ord_gno_brno"),
-                    "ORGN_ODNO": order_id, "ORD_DVSN": row.text("ord_dvsn_cd"), "RVSE_CNCL_DVSN_CD": "02", "ORD_QTY": "0", "ORD_UNPR": "0",
-                    "QTY_ALL_ORD_YN": "Y", "EXCG_ID_DVSN_CD": "KRX"}
+                    "ORGN_ODNO": row.text("odno"), "ORD_DVSN": row.text("ord_dvsn_cd"), "RVSE_CNCL_DVSN_CD": "02", "ORD_QTY": "0",
+                    "ORD_UNPR": "0", "QTY_ALL_ORD_YN": "Y", "EXCG_ID_DVSN_CD": "KRX"}
             try:
                 self.http.order(ep.ORDER_CANCEL, "order_cancel", body)
             except JtsBrokerError as exc:
@@ -301,46 +376,48 @@ class KisOrders:
                     raise
                 failure: BaseException = exc
             else:
-                return self._after_cancel(order_id, budget)
+                return self._after_cancel(oid)
             # Broken after it may have arrived: ask for the order before sending the cancel again.
             while True:
                 delay = budget.next_delay(failure)
                 if delay is None:
-                    raise BrokerUnavailable(f"cancel of KIS order {order_id}: outcome unknown ({failure}); check get_order_status",
-                                            code="CANCEL_STATUS_UNKNOWN", order_id=order_id)
+                    raise BrokerUnavailable(f"cancel of KIS order {oid}: outcome unknown ({failure}); check get_order_status",
+                                            code="CANCEL_STATUS_UNKNOWN", order_id=oid)
                 time.sleep(delay)
                 try:
-                    row = self._row(order_id)
+                    row = self._row(oid)
                     break
                 except JtsBrokerError as exc:
                     failure = exc
             if self._order(row).status is OrderStatus.CANCELLED:
                 return self._order(row)
 
-    def _after_cancel(self, order_id: str, budget: RecoveryBackoff) -> Order:
+    def _after_cancel(self, oid: str) -> Order:
         """The order once KIS confirms the cancel (within ``settle_s``), or as it then stands."""
         deadline = time.monotonic() + self.config.settle_s
         while True:
-            order = self.get(order_id)
+            order = self.get(oid)
             if order.status.is_final or time.monotonic() >= deadline:
                 return order
             time.sleep(min(0.2, self.config.settle_s))
 
     # -- the journal ------------------------------------------------------------------------------
     def reconcile(self, entries: list[JournalEntry] | None = None) -> list[JournalEntry]:
-        """Settle unresolved journal entries (default: those no live call is settling) against
+        """Settle unresolved journal entries no live call is settling (default: all such) against
         KIS's order list; what is still unresolved, oldest first."""
         journal = self.journal
         if journal is None:
             return []
         for entry in journal.abandoned() if entries is None else entries:
             if entry.sent_at is None:
-                journal.not_found(entry)
+                journal.not_found(entry)  # never left its sender (abandoned: the sender ended or gave up)
                 continue
-            candidates = self._candidates(entry, entry.sent_at.timestamp())
+            candidates, trusted = self._candidates(entry.request, entry.sent_at.timestamp())
             if len(candidates) == 1:
-                journal.placed(self._order(candidates[0], entry.client_order_id), revision=entry.revision)
-            elif not candidates:
+                rivals = [e for e in journal.unresolved() if e.client_order_id != entry.client_order_id and _same_parameters(e.request, entry.request)]
+                if not rivals:
+                    journal.placed(self._order(candidates[0], entry.client_order_id), revision=entry.revision)
+            elif not candidates and trusted:
                 journal.not_found(entry)
         return journal.unresolved()
 

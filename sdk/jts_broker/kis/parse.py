@@ -32,6 +32,8 @@ _ORDER_TYPES = {
 }
 ORDER_DIVISIONS = {kinds: code for code, kinds in _ORDER_TYPES.items()}
 """(order type, time in force) -> KIS ``ORD_DVSN``."""
+MARKET_DIVISIONS = frozenset(code for code, (kind, _) in _ORDER_TYPES.items() if kind is OrderType.MARKET)
+"""KIS ``ORD_DVSN`` codes of market orders."""
 SIDE_CODES = {"01": Side.SELL, "02": Side.BUY}
 """KIS ``SLL_BUY_DVSN_CD``."""
 
@@ -201,8 +203,8 @@ def order_row_status(row: Fields, today: date) -> OrderStatus:
     return OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.ACCEPTED
 
 
-def order(account_id: str, row: Fields, client_order_id: str, today: date) -> Order:
-    """An :class:`Order` from one inquire-daily-ccld (TTTC0081R) ``output1`` row. KIS reports no
+def order(account_id: str, row: Fields, order_id: str, client_order_id: str, today: date) -> Order:
+    """An :class:`Order` (with id ``order_id``) from one inquire-daily-ccld (TTTC0081R) ``output1`` row. KIS reports no
     commission or tax per order (``commission`` and ``tax`` are 0) and no time of the last fill
     (``updated_time`` is the order's time)."""
     side = SIDE_CODES.get(row.text("sll_buy_dvsn_cd"))
@@ -213,7 +215,7 @@ def order(account_id: str, row: Fields, client_order_id: str, today: date) -> Or
     filled = row.integer("tot_ccld_qty")
     created = at(row.day("ord_dt"), row.clock("ord_tmd"))
     price = row.price("ord_unpr")
-    return Order(order_id=row.text("odno"), client_order_id=client_order_id, account_id=account_id, symbol=row.text("pdno"), side=side,
+    return Order(order_id=order_id, client_order_id=client_order_id, account_id=account_id, symbol=row.text("pdno"), side=side,
                  order_type=order_type, time_in_force=tif, quantity=row.integer("ord_qty"),
                  price=None if order_type is OrderType.MARKET or not price else price, status=status, filled_quantity=filled,
                  average_fill_price=row.price("avg_prvs") if filled else None, commission=Decimal(0), tax=Decimal(0),

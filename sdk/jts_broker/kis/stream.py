@@ -57,6 +57,7 @@ class KisQuoteStream(QuoteStream):
         self._config, self._codes, self._quote, self._approval_key = config, codes, quote, approval_key
         self._resubscribe = resubscribe
         self._closed = threading.Event()
+        self._lock = threading.Lock()  # guards _ws against close() from another thread
         self._ws: websocket.WebSocket | None = None
         self._quotes = {code: quote(code) for code in codes}
         self._pending: deque[Quote | QuoteGap] = deque(self._quotes.values())
@@ -73,7 +74,12 @@ class KisQuoteStream(QuoteStream):
             ws.settimeout(_POLL_S)
         except (websocket.WebSocketException, OSError) as exc:
             raise BrokerUnavailable(f"KIS feed {self._config.websocket_url}: cannot connect ({type(exc).__name__})", code="CONNECT_FAILED") from None
-        self._ws = ws
+        with self._lock:
+            closed, old = self._closed.is_set(), self._ws
+            if not closed:
+                self._ws = ws
+        for stale in (ws if closed else None, old):  # closed meanwhile: the new session goes too
+            _close(stale)
 
     def __next__(self) -> Quote | QuoteGap:
         while not self._pending:
@@ -123,8 +129,12 @@ class KisQuoteStream(QuoteStream):
         except (ValueError, KeyError, TypeError):
             raise ServerError(f"KIS feed: unreadable message {message[:60]!r}", code="MALFORMED_RESPONSE") from None
         if header.get("tr_id") == "PINGPONG":
-            assert self._ws is not None
-            self._ws.send(message)  # KIS closes a session that does not echo its pings
+            ws = self._ws
+            if ws is not None:
+                try:
+                    ws.send(message)  # KIS closes a session that does not echo its pings
+                except (websocket.WebSocketException, OSError):
+                    pass  # the next read sees the break
             return
         body = data.get("body") or {}
         if body.get("rt_cd", "0") != "0":
@@ -137,6 +147,9 @@ class KisQuoteStream(QuoteStream):
         if not self._resubscribe:
             self.close()
             raise BrokerUnavailable(f"KIS feed broke: {type(exc).__name__}", code="STREAM_BROKEN") from None
+        with self._lock:
+            broken, self._ws = self._ws, None
+        _close(broken)
         start, reason = self._last_message, f"KIS feed broke ({type(exc).__name__})"
         delay = self._config.retry.initial_backoff_s
         while not self._closed.is_set():
@@ -156,14 +169,17 @@ class KisQuoteStream(QuoteStream):
 
     def close(self) -> None:
         """End the subscription (closing the session ends its subscriptions). Idempotent; any thread."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            try:
-                ws.close(timeout=1)
-            except (websocket.WebSocketException, OSError):
-                pass
+        with self._lock:
+            self._closed.set()
+            ws, self._ws = self._ws, None
+        _close(ws)
+
+
+def _close(ws: websocket.WebSocket | None) -> None:
+    if ws is not None:
+        try:
+            ws.close(timeout=1)
+        except (websocket.WebSocketException, OSError):
+            pass
 
 

@@ -83,6 +83,7 @@ class KisTokens:
     def __init__(self, folder: Path, name: str, issue: Callable[[], dict[str, Any]], *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.path = folder / f"{name}.json"
         self._lock_path = folder / f"{name}.lock"
+        self._attempt_path = folder / f"{name}.attempt"
         self._issue = issue
         self._sleep = sleep
         self._memory: Token | None = None
@@ -124,10 +125,14 @@ class KisTokens:
                     self._write(Token(token.value, 0.0, token.issued_at))  # expired, but its issue time still counts
 
     def _issue_now(self, previous: Token | None) -> Token:
-        if previous is not None:
-            wait = previous.issued_at + ISSUE_INTERVAL_S - time.time()
-            if wait > 0:
-                self._sleep(wait)  # KIS would refuse (EGW00133): the last issue is under a minute old
+        # The last attempt counts, not only the last token received: an issue whose answer was
+        # lost (a timeout, a 5xx) may have been a token at KIS, and one more within the minute is
+        # refused (EGW00133) and notified to the account holder again.
+        last = max(previous.issued_at if previous is not None else 0.0, self._last_attempt())
+        wait = last + ISSUE_INTERVAL_S - time.time()
+        if wait > 0:
+            self._sleep(wait)
+        self._write_text(self._attempt_path, repr(time.time()))
         token = parse_token(self._issue(), time.time())
         self.issued += 1
         self._write(token)
@@ -157,13 +162,25 @@ class KisTokens:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # unreadable: issued again (and the file rewritten)
 
-    def _write(self, token: Token) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        data = {"access_token": token.value.reveal(), "expires_at": token.expires_at, "issued_at": token.issued_at}
+    def _last_attempt(self) -> float:
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            return float(self._attempt_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return 0.0
+
+    def _write(self, token: Token) -> None:
+        data = {"access_token": token.value.reveal(), "expires_at": token.expires_at, "issued_at": token.issued_at}
+        self._write_text(self.path, json.dumps(data))
+
+    def _write_text(self, path: Path, text: str) -> None:
+        """Write ``path`` whole or not at all, readable by the user only."""
+        temporary = path.with_name(path.name + ".tmp")
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()  # a leftover keeps its old mode: start afresh, created 0600
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-            os.replace(temporary, self.path)  # readers see the old file or the new one, never half
+                f.write(text)
+            os.replace(temporary, path)  # readers see the old file or the new one, never half
         except OSError as exc:
-            raise ConfigurationError(f"KIS token cache {self.path} cannot be written: {exc.strerror}", code="TOKEN_CACHE") from None
+            raise ConfigurationError(f"KIS token cache {path} cannot be written: {exc.strerror}", code="TOKEN_CACHE") from None

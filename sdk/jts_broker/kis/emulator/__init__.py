@@ -27,6 +27,7 @@ loopback.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -55,6 +56,12 @@ class _KisRequestHandler(WSGIRequestHandler):
     (against header spoofing through ``HTTP_X_Y``), and KIS's own headers are ``tr_id`` and
     ``tr_cont``. These few are put back, by name, under their WSGI keys (``HTTP_TR_ID``).
     Tested by every emulator test (a call without its ``tr_id`` is refused)."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header on the emulated KIS clock (``EmulatorState.clock_skew_s``)."""
+        state = getattr(self.server, "kis_state", None)
+        skew = state.clock_skew_s if state is not None else 0.0
+        return super().date_time_string((time.time() if timestamp is None else timestamp) + skew)
 
     def make_environ(self) -> dict[str, Any]:
         environ = super().make_environ()
@@ -121,6 +128,7 @@ class KisEmulator:
                                        request_handler=_KisRequestHandler)
         except OSError as exc:
             raise BrokerUnavailable(f"cannot bind {self.host}:{self._requested_port}: {exc.strerror}", code="BIND_FAILED") from None
+        self._server.kis_state = self.state  # type: ignore[attr-defined]  # read by _KisRequestHandler
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="jts-kis-emulator", daemon=True)
         self._thread.start()

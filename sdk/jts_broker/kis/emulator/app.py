@@ -85,9 +85,11 @@ class EmulatorState:
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (app key, expiry epoch)
         self.issued: dict[str, tuple[str, float]] = {}  # app key -> (its current token, when issued)
         self.calls: dict[str, deque[float]] = {}
-        self.numbers = itertools.count(1)
-        self.orders: dict[str, tuple[str, datetime]] = {}  # ODNO -> (paper order id, placed at)
-        self.cancels: dict[str, list[tuple[str, datetime, int]]] = {}  # original ODNO -> [(ODNO, at, quantity)]
+        self.numbers: dict[date, itertools.count[int]] = {}  # KIS numbers orders per day (and branch)
+        self.orders: dict[tuple[date, str], tuple[str, datetime]] = {}  # (day, ODNO) -> (paper order id, placed at)
+        self.cancels: dict[tuple[date, str], list[tuple[str, datetime, int]]] = {}  # the original's key -> [(ODNO, at, quantity)]
+        self.clock_skew_s = 0.0
+        """KIS's clock less the machine's, seconds: order times and the ``Date`` header follow it."""
         self.stats: Counter[str] = Counter()
         self.approvals: set[str] = set()
         self.ping_interval_s = 10.0
@@ -101,8 +103,13 @@ class EmulatorState:
         real, paper = ep.TR_IDS[name]
         return real if self.env == "real" else paper
 
-    def next_odno(self) -> str:
-        return f"{next(self.numbers):010d}"
+    def now(self) -> datetime:
+        """KIS's clock (the machine's, plus ``clock_skew_s``)."""
+        return now_kst() + timedelta(seconds=self.clock_skew_s)
+
+    def next_odno(self, day: date) -> str:
+        """The next order number of ``day`` (call with the lock held)."""
+        return f"{next(self.numbers.setdefault(day, itertools.count(1))):010d}"
 
 
 def _json(body: dict[str, Any], status: int = 200, tr_cont: str = "") -> flask.Response:
@@ -200,7 +207,7 @@ def create_app(state: EmulatorState) -> flask.Flask:
                 if reply is not None:
                     ws.send(reply)
             if time.monotonic() >= next_ping:
-                ws.send(json.dumps({"header": {"tr_id": "PINGPONG", "datetime": now_kst().strftime("%Y%m%d%H%M%S")}}))
+                ws.send(json.dumps({"header": {"tr_id": "PINGPONG", "datetime": state.now().strftime("%Y%m%d%H%M%S")}}))
                 next_ping = time.monotonic() + state.ping_interval_s
             if state.market.step != step:
                 step = state.market.step
@@ -244,7 +251,7 @@ def create_app(state: EmulatorState) -> flask.Flask:
         quote = state.market.quote(code)
         extra = ["0"] * state.feed_extra_fields
         if tr_id == "H0STCNT0":
-            fields = shapes.trade_record(quote, now_kst().date()) + extra
+            fields = shapes.trade_record(quote, state.now().date()) + extra
         else:
             fields = shapes.book_record(quote) + extra
         return f"0|{tr_id}|001|{'^'.join(fields)}"
@@ -404,16 +411,17 @@ def create_app(state: EmulatorState) -> flask.Flask:
         with state.lock:
             placed = list(state.orders.items())
             cancels = {k: list(v) for k, v in state.cancels.items()}
-        for odno, (order_id, at) in placed:
+        for (_, odno), (order_id, at) in placed:
             order = state.broker.order(order_id)
             if order.account_id != account_id or not first <= at.date() <= last:
                 continue
             if (arg("PDNO") and order.symbol != arg("PDNO")) or (arg("ODNO") and odno != arg("ODNO").zfill(10)):
                 continue
-            cancelled = sum(q for _, _, q in cancels.get(odno, []))
+            key = (at.date(), odno)
+            cancelled = sum(q for _, _, q in cancels.get(key, []))
             row = shapes.order_row(order, odno, BRANCH, at, cancelled)
             rows.append(row)
-            rows.extend(shapes.cancel_row(row, c_odno, c_at, q) for c_odno, c_at, q in cancels.get(odno, []) if not arg("ODNO"))
+            rows.extend(shapes.cancel_row(row, c_odno, c_at, q) for c_odno, c_at, q in cancels.get(key, []) if not arg("ODNO"))
         rows.sort(key=lambda r: (r["ord_dt"], r["ord_tmd"], r["odno"]), reverse=arg("INQR_DVSN") != "01")
         index = page_index()
         chosen, more = shapes.page(rows, 20, index)
@@ -435,15 +443,15 @@ def create_app(state: EmulatorState) -> flask.Flask:
             raise KisError("APBK0016", "주문수량 또는 단가가 유효하지 않습니다 (ORD_QTY, ORD_UNPR).") from None
         if data.get("EXCG_ID_DVSN_CD", "KRX") not in ("KRX", ""):
             raise KisError("APBK0017", f"거래소 {data.get('EXCG_ID_DVSN_CD')!r} 는 모의 환경에서 지원하지 않습니다.")
-        with state.lock:
-            odno = state.next_odno()
         side = Side.BUY if tr_id == "order_buy" else Side.SELL
-        request = OrderRequest(account_id, str(data.get("PDNO", "")), side, quantity, kinds[0], None if price == 0 else price, kinds[1],
-                               client_order_id=f"kis-{odno}")
-        result = market_call(lambda: state.broker.place(request))
-        placed_at = now_kst()
+        placed_at = state.now()
         with state.lock:
-            state.orders[odno] = (result.order_id, placed_at)
+            odno = state.next_odno(placed_at.date())
+        request = OrderRequest(account_id, str(data.get("PDNO", "")), side, quantity, kinds[0], None if price == 0 else price, kinds[1],
+                               client_order_id=f"kis-{placed_at:%Y%m%d}-{odno}")
+        result = market_call(lambda: state.broker.place(request))
+        with state.lock:
+            state.orders[(placed_at.date(), odno)] = (result.order_id, placed_at)
             state.stats["orders"] += 1
         if state.faults.drop_after_commit and state.random.random() < state.faults.drop_after_commit:
             state.stats["answers_dropped"] += 1
@@ -458,16 +466,17 @@ def create_app(state: EmulatorState) -> flask.Flask:
         original = str(data.get("ORGN_ODNO", "")).zfill(10)
         if data.get("RVSE_CNCL_DVSN_CD") != "02":
             raise KisError("APBK1000", "정정은 에뮬레이터에서 지원하지 않습니다 (amendments are not emulated: RVSE_CNCL_DVSN_CD 02 only).")
+        today = state.now().date()  # KIS cancels the day's orders
         with state.lock:
-            found = state.orders.get(original)
+            found = state.orders.get((today, original))
         if found is None or data.get("KRX_FWDG_ORD_ORGNO") != BRANCH:
             raise KisError("APBK0904", f"원주문번호가 존재하지 않습니다 (no order {original} at branch {data.get('KRX_FWDG_ORD_ORGNO')!r}).")
         before = state.broker.order(found[0])
         cancelled = market_call(lambda: state.broker.cancel(found[0]))
-        at = now_kst()
+        at = state.now()
         with state.lock:
-            odno = state.next_odno()
-            state.cancels.setdefault(original, []).append((odno, at, cancelled.quantity - before.filled_quantity))
+            odno = state.next_odno(at.date())
+            state.cancels.setdefault((today, original), []).append((odno, at, cancelled.quantity - before.filled_quantity))
         return {"output": {"KRX_FWDG_ORD_ORGNO": BRANCH, "ODNO": odno, "ORD_TMD": shapes.hms(at)}, **shapes.ORDER_SENT}, False
 
     @app.errorhandler(_Dropped)
