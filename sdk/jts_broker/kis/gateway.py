@@ -43,8 +43,10 @@ from .stream import KisQuoteStream
 log = logging.getLogger(__name__)
 
 JOURNAL_SCOPE = "kis-rest"
-"""The order journal's scope of this gateway's entries (a gRPC client of a KIS gateway server
-journals its own under ``"kis"``; the two never mix, even in one file)."""
+"""The order journal's scope of this gateway's entries, followed by the domain and the account
+(``kis-rest:paper:50123456-01``): KIS numbers orders per branch and day, so an order id names one
+order only within one domain and account. A gRPC client of a KIS gateway server journals its own
+under ``"kis"``; the two never mix, even in one file."""
 DAILY_ROWS = 100
 """KIS answers at most this many rows of inquire-daily-itemchartprice a call."""
 _PERIODS = {Timeframe.DAY: "D", Timeframe.WEEK: "W", Timeframe.MONTH: "M"}
@@ -81,7 +83,8 @@ class KisRestGateway(IBrokerGateway):
         self._symbols = load_listing(BUNDLED / "listing.csv")
         self.http = KisHttp(config, self._limiter, session)
         path = config.journal_path
-        self.journal = OrderJournal(path, JOURNAL_SCOPE) if path is not None else None
+        scope = f"{JOURNAL_SCOPE}:{config.kis_env.value}:{config.account}"
+        self.journal = OrderJournal(path, scope) if path is not None else None
         self.orders = KisOrders(config, self.http, self.journal, {code: s.name for code, s in self._symbols.items()})
         self._state = ConnectionState()
         self._settled = threading.Event()
