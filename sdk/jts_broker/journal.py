@@ -215,10 +215,13 @@ class OrderJournal:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def record(self, order: OrderRequest, deadline_s: float) -> None:
+    def record(self, order: OrderRequest, deadline_s: float, *, claim: bool = False) -> bool:
         """Write ``order`` down as SENDING before it is sent; ``deadline_s`` is the deadline its
         sends will carry. Sending the same order again (same client order id and parameters)
-        marks its entry SENDING again.
+        marks its entry SENDING again. With ``claim``, only a new entry, or one known not placed
+        (NOT_PLACED, or REJECTED without a broker order), is written: checked and written in one
+        transaction, so of two calls (threads or processes) claiming one client order id at once,
+        one gets it. True if written.
 
         Raises:
             DuplicateClientOrderId: the client order id already names another order of this
@@ -231,17 +234,21 @@ class OrderJournal:
         try:
             with self._lock, self._conn() as db:
                 db.execute("BEGIN IMMEDIATE")
-                row = db.execute("SELECT request, order_id FROM orders WHERE scope = ? AND account_id = ? AND client_order_id = ?",
+                row = db.execute("SELECT request, order_id, state FROM orders WHERE scope = ? AND account_id = ? AND client_order_id = ?",
                                  key).fetchone()
                 if row is not None and not is_same_order(_decode(row[0]), order):
                     named = f" (order {row[1]})" if row[1] else ""
                     raise DuplicateClientOrderId(
                         f"client order id {order.client_order_id} already names another order{named} of account {order.account_id} "
                         f"in the order journal ({self.path}); the order was not sent", code="DUPLICATE_CLIENT_ORDER_ID", order_id=row[1])
+                free = row is None or row[2] == JournalState.NOT_PLACED.value or (row[2] == JournalState.REJECTED.value and not row[1])
+                if claim and not free:
+                    return False
                 db.execute("INSERT INTO orders (scope, account_id, client_order_id, request, state, owner, deadline_s, created_at, updated_at) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state, owner = excluded.owner, "
                            "deadline_s = excluded.deadline_s, detail = '', updated_at = excluded.updated_at, revision = revision + 1",
                            (*key, _encode(order), JournalState.SENDING.value, current_owner(), deadline_s, now, now))
+                return True
         except sqlite3.Error as exc:
             raise ConfigurationError(f"order journal {self.path} cannot be written ({exc}); the order {order.client_order_id} was not sent",
                                      code="JOURNAL_WRITE") from exc

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -18,7 +19,7 @@ import requests
 
 from jts_broker import OrderStatus, Side, Timeframe, limit_order
 from jts_broker.domain.enums import JournalState
-from jts_broker.domain.errors import ConfigurationError, InvalidRequest, OrderRejected, RateLimitExceeded
+from jts_broker.domain.errors import ConfigurationError, InvalidRequest, OrderRejected, OrderStatusUnknown, RateLimitExceeded
 from jts_broker.domain.market_data import Quote, QuoteGap
 from jts_broker.domain.policies import RateLimit, RetryPolicy, Timeouts
 from jts_broker.kis import KisConfig, KisRestGateway
@@ -217,3 +218,29 @@ def test_a_lost_answer_is_found_whatever_the_clocks_say(tmp_path: Path, skew_s: 
         gateway.close()
         assert emulator.stats["orders"] == 1 and emulator.stats["answers_dropped"] == 1
         assert result.client_order_id == "skewed" and not result.duplicate
+
+
+def test_threads_placing_one_client_order_id_at_once_send_it_once(tmp_path: Path) -> None:
+    with KisEmulator(tick_interval_s=0, rate_per_s=1000, faults=Faults(latency_s=0.3)) as emulator:
+        with KisRestGateway(kis_config(emulator, tmp_path)) as gateway:
+            price = gateway.get_quote("005930").lower_limit
+            order = limit_order(ACCOUNT, "005930", Side.BUY, 1, price, client_order_id="raced")
+            outcomes: list[object] = []
+            start = threading.Barrier(8)
+
+            def place() -> None:
+                start.wait()
+                try:
+                    outcomes.append(gateway.place_order(order))
+                except OrderStatusUnknown as exc:  # "being sent by another call": never a second send
+                    outcomes.append(exc)
+
+            threads = [threading.Thread(target=place) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        gateway.close()
+        assert emulator.stats["orders"] == 1 and len(outcomes) == 8
+        placed = [o for o in outcomes if not isinstance(o, OrderStatusUnknown)]
+        assert placed and len({o.order_id for o in placed}) == 1  # type: ignore[attr-defined]

@@ -485,3 +485,14 @@ def test_a_token_issue_whose_answer_was_lost_still_counts_for_the_minute(tmp_pat
     assert tokens.get().reveal() == TOKEN
     assert len(waits) == 1 and ISSUE_INTERVAL_S - 1 < waits[0] <= ISSUE_INTERVAL_S  # waited out the minute of the lost attempt
     assert stat.S_IMODE(os.stat(tmp_path / "fingerprint.attempt").st_mode) == 0o600
+
+
+def test_two_calls_that_both_found_a_client_order_id_free_send_it_once(gateway: KisRestGateway, kis: responses.RequestsMock,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The race the claim closes: both calls looked at the journal before either wrote to it.
+    monkeypatch.setattr(gateway.orders, "_journaled", lambda order: None)
+    kis.add(responses.POST, ORDER_CASH, json=cash_answer("0000000120"))
+    gateway.place_order(order())
+    with pytest.raises(OrderStatusUnknown, match="just taken by another call"):
+        gateway.place_order(order())
+    assert len(calls_to(kis, ORDER_CASH)) == 1

@@ -227,3 +227,14 @@ def test_scopes_share_a_file_without_mixing(tmp_path):
     assert len(a.entries()) == len(b.entries()) == 1
     a.close()
     b.close()
+
+
+def test_a_claim_takes_a_client_order_id_only_when_it_is_free(journal):
+    order = limit_order("A-1", "005930", Side.BUY, 1, Decimal(75000), client_order_id="claimed")
+    assert journal.record(order, 10.0, claim=True)  # new: taken
+    assert not journal.record(order, 10.0, claim=True)  # being sent: another call must not take it
+    journal.unknown("A-1", "claimed", "no answer")
+    assert not journal.record(order, 10.0, claim=True)  # unknown: not free either
+    journal.not_placed("A-1", "claimed", "refused before it was handled")
+    assert journal.record(order, 10.0, claim=True)  # known not placed: free to send again
+    assert journal.entry("A-1", "claimed").state is JournalState.SENDING

@@ -204,7 +204,10 @@ class KisOrders:
             done = self._journaled(prepared)
             if done is not None:
                 return done
-            journal.record(prepared, self.config.timeouts.order_s)
+            if not journal.record(prepared, self.config.timeouts.order_s, claim=True):
+                # Another call (thread or process) took this client order id between the look and the write.
+                raise OrderStatusUnknown(f"KIS order {prepared.client_order_id} was just taken by another call; not sent again",
+                                         code="ORDER_STATUS_UNKNOWN", client_order_id=prepared.client_order_id)
         try:
             return self._send(prepared)
         except BaseException as exc:
@@ -299,10 +302,10 @@ class KisOrders:
                 log.warning("KIS order %s: the answer was lost (%s); found as %s", order.client_order_id, failure, found.order_id)
                 return OrderResult(found)
             if candidates is not None and trusted and time.time() >= certain_at:
-                self._note(OrderJournal.not_placed, order.account_id, order.client_order_id,
-                           f"not at KIS after the call broke ({failure}) and after any late arrival")
+                # One write, straight from SENDING to SENDING again: never NOT_PLACED in between, where a
+                # lookup by client order id (a gRPC client recovering) would take it as free to resend.
                 if self.journal is not None:
-                    self.journal.record(order, self.config.timeouts.order_s)  # SENDING again before it leaves again
+                    self.journal.record(order, self.config.timeouts.order_s)
                 log.warning("KIS order %s: not placed after %s; sending it again", order.client_order_id, failure)
                 return None
             delay = budget.next_delay(last)
