@@ -496,3 +496,20 @@ def test_two_calls_that_both_found_a_client_order_id_free_send_it_once(gateway: 
     with pytest.raises(OrderStatusUnknown, match="just taken by another call"):
         gateway.place_order(order())
     assert len(calls_to(kis, ORDER_CASH)) == 1
+
+
+def test_on_the_real_domain_kis_own_pre_checks_refuse_before_any_order_call(tmp_path: Path, kis: responses.RequestsMock) -> None:
+    kis.add(responses.GET, f"{BASE}/uapi/domestic-stock/v1/trading/inquire-psbl-sell", json=body("inquire-psbl-sell.json"),
+            match=[matchers.header_matcher({"tr_id": "TTTC8408R"}), matchers.query_param_matcher({"PDNO": "005930"}, strict_match=False)])
+    kis.add(responses.GET, f"{BASE}/uapi/domestic-stock/v1/trading/inquire-psbl-rvsecncl", json=body("inquire-psbl-rvsecncl.doc-example.json"),
+            headers={"tr_cont": "D"}, match=[matchers.header_matcher({"tr_id": "TTTC0084R"})])
+    kis.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000130")))
+    with KisRestGateway(config(tmp_path, env="real")) as gateway:
+        with pytest.raises(OrderRejected) as refused:  # 1,744 sellable, 2,000 asked
+            gateway.place_order(limit_order(ACCOUNT, "005930", Side.SELL, 2000, 75000, client_order_id="too-many"))
+        assert refused.value.code == "INSUFFICIENT_QUANTITY"
+        with pytest.raises(OrderRejected) as not_open:  # KIS lists nothing of it to cancel
+            gateway.cancel_order(oid("0000000130"))
+        assert not_open.value.code == "ORDER_NOT_CANCELLABLE"
+    gateway.close()
+    assert not calls_to(kis, ORDER_CASH) and not calls_to(kis, CANCEL)

@@ -104,10 +104,16 @@ def test_daily_orders_of_the_workbook_example_are_two_refused_buys() -> None:
     assert order.created_time == kst(2022, 1, 3, 17, 1, 0) and order.symbol == "009150"
 
 
+def test_sellable_and_cancellable_of_the_workbook_examples() -> None:
+    assert parse.sellable(body("inquire-psbl-sell.json")) == ("005930", 1744)
+    assert parse.cancellable([body("inquire-psbl-rvsecncl.doc-example.json")]) == {
+        ("06010", "0001569139"): 1, ("06010", "0001569138"): 1}
+
+
 def test_order_answers() -> None:
     assert parse.order_answer(body("order-cash.doc-example.json")) == ("06010", "0001569157", time(15, 52, 11))
     assert parse.order_answer(body("order-rvsecncl.json")) == ("03930", "0000503800", time(15, 24, 0))
-    assert parse.order_answer(body("order-rvsecncl.doc-example.json"))[0]
+    assert parse.order_answer(body("order-rvsecncl.doc-example.json")) == ("06010", "0001569139", time(13, 14, 38))
 
 
 def test_token_answer() -> None:
@@ -127,6 +133,8 @@ READERS = [
     ("inquire-psbl-order.json", parse.buying_power, "ord_psbl_cash", ("output",)),
     ("inquire-daily-ccld.doc-example.json", lambda b: [parse.order("a", r, "id", "", date(2022, 1, 3)) for r in parse.order_rows([b])], "rjct_qty", ("output1", 0)),
     ("order-cash.doc-example.json", parse.order_answer, "ODNO", ("output",)),
+    ("inquire-psbl-sell.json", parse.sellable, "ord_psbl_qty", ("output",)),
+    ("inquire-psbl-rvsecncl.doc-example.json", lambda b: parse.cancellable([b]), "psbl_qty", ("output", 1)),
     ("order-rvsecncl.json", parse.order_answer, "KRX_FWDG_ORD_ORGNO", ("output",)),
 ]
 
@@ -198,3 +206,30 @@ def test_a_short_feed_record_is_a_typed_error_naming_the_missing_field() -> None
         parse.feed_records(feed_frame("H0STCNT0", [short]))
     with pytest.raises(ServerError, match="malformed frame"):
         parse.feed_records("0|H0STCNT0|x|1^2")
+
+
+PARSERS = {
+    "inquire-price.json": lambda b: parse.quote("005930", b, ASKING, RECEIVED),
+    "inquire-price.doc-example.json": lambda b: parse.quote("000660", b, ASKING, RECEIVED),
+    "inquire-daily-itemchartprice.json": lambda b: parse.period_candles(b, Timeframe.MONTH),
+    "inquire-daily-itemchartprice.D-005930-trimmed.json": lambda b: parse.period_candles(b, Timeframe.DAY),
+    "inquire-time-dailychartprice.doc-example.json": lambda b: parse.minute_candles(b, "inquire-time-dailychartprice"),
+    "inquire-balance.json": lambda b: (parse.balance("a", b, Decimal(0), RECEIVED), parse.positions("a", [b], {})),
+    "inquire-psbl-order.json": parse.buying_power,
+    "inquire-psbl-sell.json": parse.sellable,
+    "inquire-psbl-rvsecncl.doc-example.json": lambda b: parse.cancellable([b]),
+    "inquire-daily-ccld.doc-example.json": lambda b: [parse.order("a", r, "id", "", date(2022, 1, 3)) for r in parse.order_rows([b])],
+    "order-cash.doc-example.json": parse.order_answer,
+    "order-rvsecncl.json": parse.order_answer,
+    "order-rvsecncl.doc-example.json": parse.order_answer,
+    "oauth2-tokenP.json": lambda b: parse_token(b, now=0.0),
+}
+
+
+def test_every_recorded_and_documented_body_has_its_parser() -> None:
+    """Every body of tests/fixtures/kis/ (the copy of ../shared/fixtures/kis/) reads into domain
+    values; the tests above check the values."""
+    names = sorted(p.name for p in FIXTURES.glob("*.json"))
+    assert names == sorted(PARSERS)
+    for name in names:
+        assert PARSERS[name](body(name))

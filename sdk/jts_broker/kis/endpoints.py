@@ -30,6 +30,8 @@ TODAY_MINUTES = Endpoint("GET", "/uapi/domestic-stock/v1/quotations/inquire-time
 DAY_MINUTES = Endpoint("GET", "/uapi/domestic-stock/v1/quotations/inquire-time-dailychartprice")
 BALANCE = Endpoint("GET", "/uapi/domestic-stock/v1/trading/inquire-balance")
 BUYING_POWER = Endpoint("GET", "/uapi/domestic-stock/v1/trading/inquire-psbl-order")
+SELLABLE = Endpoint("GET", "/uapi/domestic-stock/v1/trading/inquire-psbl-sell")
+CANCELLABLE = Endpoint("GET", "/uapi/domestic-stock/v1/trading/inquire-psbl-rvsecncl")
 DAILY_ORDERS = Endpoint("GET", "/uapi/domestic-stock/v1/trading/inquire-daily-ccld")
 ORDER_CASH = Endpoint("POST", "/uapi/domestic-stock/v1/trading/order-cash")
 ORDER_CANCEL = Endpoint("POST", "/uapi/domestic-stock/v1/trading/order-rvsecncl")
@@ -43,6 +45,8 @@ TR_IDS = MappingProxyType({
     "day_minutes": ("FHKST03010230", ""),
     "balance": ("TTTC8434R", "VTTC8434R"),
     "buying_power": ("TTTC8908R", "VTTC8908R"),
+    "sellable": ("TTTC8408R", ""),
+    "cancellable": ("TTTC0084R", ""),
     "daily_orders": ("TTTC0081R", "VTTC0081R"),  # the last 3 months
     "order_buy": ("TTTC0012U", "VTTC0012U"),
     "order_sell": ("TTTC0011U", "VTTC0011U"),

@@ -56,7 +56,7 @@ from jts_broker.policies.retrying import RecoveryBackoff
 
 from . import endpoints as ep
 from . import parse
-from .config import KisConfig
+from .config import KisConfig, KisEnv
 from .http import NOT_SENT_CODES, KisHttp
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,8 @@ class KisOrders:
             done = self._journaled(prepared)
             if done is not None:
                 return done
+        self._check_sellable(prepared)
+        if journal is not None:
             if not journal.record(prepared, self.config.timeouts.order_s, claim=True):
                 # Another call (thread or process) took this client order id between the look and the write.
                 raise OrderStatusUnknown(f"KIS order {prepared.client_order_id} was just taken by another call; not sent again",
@@ -216,6 +218,22 @@ class KisOrders:
                 exc.add_note(f"KIS order {prepared.client_order_id} may have been placed: look it up with "
                              f"get_order_by_client_id({prepared.client_order_id!r}) before placing it again")
             raise
+
+    def _check_sellable(self, order: OrderRequest) -> None:
+        """On the real domain, a sell is checked against KIS's own sellable quantity first
+        (inquire-psbl-sell; paper has no such call): a sell of shares not held is refused here
+        with the SDK's code, as the paper engine refuses it, and spends no order.
+
+        Raises:
+            OrderRejected: code ``INSUFFICIENT_QUANTITY``.
+        """
+        if order.side is not Side.SELL or self.config.kis_env is not KisEnv.REAL:
+            return
+        params = {"CANO": self.config.cano, "ACNT_PRDT_CD": self.config.product_code, "PDNO": order.symbol}
+        _, free = parse.sellable(self.http.read(ep.SELLABLE, "sellable", params).body)
+        if order.quantity > free:
+            raise OrderRejected(f"{free} shares of {order.symbol} are sellable, {order.quantity} asked (KIS inquire-psbl-sell)",
+                                code="INSUFFICIENT_QUANTITY")
 
     def _journaled(self, order: OrderRequest) -> OrderResult | None:
         """What the journal already knows of ``order``'s client order id: the order it is bound to
@@ -364,6 +382,7 @@ class KisOrders:
         """
         row = self._row(oid)
         oid = self._id_of(row)
+        self._check_cancellable(row, oid)
         budget = RecoveryBackoff(self.config.retry)
         while True:
             current = self._order(row)
@@ -394,6 +413,18 @@ class KisOrders:
                     failure = exc
             if self._order(row).status is OrderStatus.CANCELLED:
                 return self._order(row)
+
+    def _check_cancellable(self, row: parse.Fields, oid: str) -> None:
+        """On the real domain, KIS's own list of cancellable orders (inquire-psbl-rvsecncl; paper has
+        no such call) must hold the order: else it is refused here (``ORDER_NOT_CANCELLABLE``)."""
+        if self.config.kis_env is not KisEnv.REAL:
+            return
+        params = {"CANO": self.config.cano, "ACNT_PRDT_CD": self.config.product_code, "INQR_DVSN_1": "0", "INQR_DVSN_2": "0"}
+        open_orders = parse.cancellable(list(self.http.pages(ep.CANCELLABLE, "cancellable", params)))
+        if (row.text("ord_gno_brno"), row.text("odno")) not in open_orders:
+            status = self._order(row).status.value
+            raise OrderRejected(f"KIS order {oid} cannot be cancelled: KIS lists nothing of it to cancel (status {status})",
+                                code="ORDER_NOT_CANCELLABLE", order_id=oid)
 
     def _after_cancel(self, oid: str) -> Order:
         """The order once KIS confirms the cancel (within ``settle_s``), or as it then stands."""

@@ -173,6 +173,21 @@ def buying_power(body: Mapping[str, Any]) -> Decimal:
     return Fields(body, "inquire-psbl-order").child("output").price("ord_psbl_cash")
 
 
+def sellable(body: Mapping[str, Any]) -> tuple[str, int]:
+    """(symbol, shares that may be sold now) of inquire-psbl-sell (TTTC8408R): ``pdno`` and
+    ``ord_psbl_qty``."""
+    out = Fields(body, "inquire-psbl-sell").child("output")
+    return out.text("pdno"), out.integer("ord_psbl_qty")
+
+
+def cancellable(pages: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """The orders KIS would cancel now, by (branch, ODNO), with the quantity it would cancel, of
+    inquire-psbl-rvsecncl (TTTC0084R) ``output`` over every page (``ord_gno_brno``, ``odno``,
+    ``psbl_qty``); orders with nothing left to cancel are left out."""
+    rows = [row for page in pages for row in Fields(page, "inquire-psbl-rvsecncl").rows("output")]
+    return {(row.text("ord_gno_brno"), row.text("odno")): quantity for row in rows if (quantity := row.integer("psbl_qty")) > 0}
+
+
 def balance(account_id: str, body: Mapping[str, Any], buying_power: Decimal, received: datetime) -> Balance:
     """The account summary of inquire-balance ``output2[0]``: ``cash`` is the D+2 deposit
     (``prvs_rcdl_excc_amt``), ``market_value`` ``scts_evlu_amt``, ``total_equity``

@@ -402,6 +402,35 @@ def create_app(state: EmulatorState) -> flask.Flask:
         power = market_call(lambda: state.broker.balance(account())).buying_power
         return {"output": {"ord_psbl_cash": shapes.num(power), "max_buy_amt": shapes.num(power)}, **shapes.DONE}, False
 
+    @app.get(ep.SELLABLE.path)
+    @kis_call("sellable")
+    def sellable(tr_id: str) -> tuple[dict[str, Any], bool]:
+        account_id, code = account(), arg("PDNO")
+        held = [p for p in market_call(lambda: state.broker.positions(account_id)) if p.symbol == code]
+        free = held[0].sellable_quantity if held else 0
+        name = market_call(lambda: state.market.symbol(code)).name
+        return {"output": {"pdno": code, "prdt_name": name, "cblc_qty": shapes.num(held[0].quantity if held else 0),
+                           "ord_psbl_qty": shapes.num(free)}, **shapes.DONE}, False
+
+    @app.get(ep.CANCELLABLE.path)
+    @kis_call("cancellable")
+    def cancellable(tr_id: str) -> tuple[dict[str, Any], bool]:
+        account_id, today = account(), state.now().date()
+        with state.lock:
+            placed = [(odno, order_id, at) for (day, odno), (order_id, at) in state.orders.items() if day == today]
+        rows = []
+        for odno, order_id, at in placed:
+            order = state.broker.order(order_id)
+            if order.account_id != account_id or order.status.is_final:
+                continue
+            full = shapes.order_row(order, odno, BRANCH, at, 0)
+            rows.append({key: full[key] for key in ("ord_gno_brno", "odno", "orgn_odno", "pdno", "ord_qty", "ord_unpr", "ord_tmd", "tot_ccld_qty",
+                                                    "sll_buy_dvsn_cd", "ord_dvsn_cd")}
+                        | {"psbl_qty": full["rmn_qty"], "prdt_name": order.symbol, "tot_ccld_amt": "0", "mgco_aptm_odno": ""})
+        index = page_index()
+        chosen, more = shapes.page(rows, 20, index)
+        return {**contexts(index), "output": chosen, **shapes.DONE}, more
+
     @app.get(ep.DAILY_ORDERS.path)
     @kis_call("daily_orders")
     def daily_orders(tr_id: str) -> tuple[dict[str, Any], bool]:
