@@ -244,9 +244,11 @@ class OrderJournal:
                 free = row is None or row[2] == JournalState.NOT_PLACED.value or (row[2] == JournalState.REJECTED.value and not row[1])
                 if claim and not free:
                     return False
+                # A claim is a new attempt: its send time is this attempt's (none until it leaves).
+                fresh = ", sent_at = NULL" if claim else ""
                 db.execute("INSERT INTO orders (scope, account_id, client_order_id, request, state, owner, deadline_s, created_at, updated_at) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state, owner = excluded.owner, "
-                           "deadline_s = excluded.deadline_s, detail = '', updated_at = excluded.updated_at, revision = revision + 1",
+                           f"deadline_s = excluded.deadline_s, detail = '', updated_at = excluded.updated_at, revision = revision + 1{fresh}",
                            (*key, _encode(order), JournalState.SENDING.value, current_owner(), deadline_s, now, now))
                 return True
         except sqlite3.Error as exc:
@@ -262,19 +264,24 @@ class OrderJournal:
 
     def _mark(self, account_id: str, client_order_id: str, state: JournalState, *, order_id: str = "", status: OrderStatus | None = None,
               detail: str = "", revision: int | None = None) -> bool:
-        """Write an outcome; with ``revision``, only onto that revision of the entry. True if written."""
+        """Write an outcome; with ``revision``, only onto that revision of the entry. A broker order
+        id is bound to one client order id at most: a write that would bind it to a second one is
+        not made (checked in the same statement). True if written."""
         guard = " AND revision = ?" if revision is not None else ""
         with self._lock, self._conn() as db:
             done = db.execute(f"UPDATE orders SET state = ?, order_id = CASE WHEN ? != '' THEN ? ELSE order_id END, status = ?, detail = ?, "
-                              f"updated_at = ?, revision = revision + 1 WHERE scope = ? AND account_id = ? AND client_order_id = ?{guard}",
+                              f"updated_at = ?, revision = revision + 1 WHERE scope = ? AND account_id = ? AND client_order_id = ?{guard} "
+                              f"AND (? = '' OR NOT EXISTS (SELECT 1 FROM orders AS other WHERE other.scope = orders.scope "
+                              f"AND other.order_id = ? AND other.client_order_id != orders.client_order_id))",
                               (state.value, order_id, order_id, status.value if status else "", detail, time.time(), self.scope, account_id,
-                               client_order_id, *([revision] if revision is not None else [])))
+                               client_order_id, *([revision] if revision is not None else []), order_id, order_id))
             return done.rowcount == 1
 
     def placed(self, order: Order, *, revision: int | None = None) -> bool:
         """The broker holds ``order`` (found by its answer or by a lookup): PLACED, bound to its
         broker order id, or REJECTED when the broker recorded it as refused. With ``revision``,
-        only onto that revision (see :meth:`not_found`). True if written."""
+        only onto that revision (see :meth:`not_found`). True if written; False too when the
+        broker order id is bound to another client order id here."""
         if order.status is OrderStatus.REJECTED:
             return self._mark(order.account_id, order.client_order_id, JournalState.REJECTED, order_id=order.order_id, status=order.status,
                               detail=order.reject_reason, revision=revision)

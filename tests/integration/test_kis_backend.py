@@ -166,3 +166,15 @@ def test_secrets_reach_no_log_cache_journal_or_output(kis_stack: tuple[str, Path
     for name, content in artifacts.items():
         for secret in (APP_KEY, APP_SECRET, token):
             assert secret.encode() not in content, f"a secret in the {name}"
+
+
+def test_serve_refuses_a_kis_broker_without_its_order_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from jts_broker.cli.main import main
+
+    config = tmp_path / "jts-broker.toml"
+    config.write_text('[brokers.k]\ntype = "kis"\nbackend = "rest"\naccount = "50000001-01"\norder_journal = "none"\n', encoding="utf-8")
+    monkeypatch.setenv("JTS_KIS_APP_KEY", APP_KEY)
+    monkeypatch.setenv("JTS_KIS_APP_SECRET", APP_SECRET)
+    assert main(["serve", "--backend", "kis", "--config", str(config), "--port", "0"]) == 1
+    assert "needs its order journal" in capsys.readouterr().err

@@ -513,3 +513,50 @@ def test_on_the_real_domain_kis_own_pre_checks_refuse_before_any_order_call(tmp_
         assert not_open.value.code == "ORDER_NOT_CANCELLABLE"
     gateway.close()
     assert not calls_to(kis, ORDER_CASH) and not calls_to(kis, CANCEL)
+
+
+def test_without_a_journal_a_client_order_id_is_unknown_never_not_found(tmp_path: Path, kis: responses.RequestsMock) -> None:
+    with KisRestGateway(config(tmp_path, order_journal="none")) as gateway, pytest.raises(OrderStatusUnknown) as caught:
+        gateway.get_order_by_client_id("anything")
+    gateway.close()
+    assert caught.value.code == "NO_ORDER_JOURNAL"
+
+
+def test_a_bound_order_kis_does_not_list_yet_is_unknown_never_not_found(gateway: KisRestGateway, kis: responses.RequestsMock) -> None:
+    kis.add(responses.POST, ORDER_CASH, json=cash_answer("0000000140"))
+    kis.add(responses.GET, ORDERS, json=ccld())  # KIS's list lags its answer
+    gateway.place_order(order())
+    with pytest.raises(OrderStatusUnknown, match="does not list"):
+        gateway.get_order_by_client_id("order-1")
+    with pytest.raises(OrderStatusUnknown):
+        gateway.place_order(order())
+    assert len(calls_to(kis, ORDER_CASH)) == 1
+
+
+def test_an_error_without_an_outcome_leaves_the_entry_unknown_not_sending(gateway: KisRestGateway, kis: responses.RequestsMock,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    kis.add(responses.POST, ORDER_CASH, json=cash_answer("0000000141"))
+
+    def broken(*args: Any) -> Any:
+        raise ServerError("cannot build the order", code="MALFORMED_RESPONSE")
+
+    monkeypatch.setattr(gateway.orders, "_accepted", broken)
+    with pytest.raises(ServerError):
+        gateway.place_order(order())
+    assert gateway.journal is not None
+    assert gateway.journal.entry(ACCOUNT, "order-1").state is JournalState.UNKNOWN  # type: ignore[union-attr]
+    assert [e.client_order_id for e in gateway.journal.abandoned()] == ["order-1"]  # reconcilable, not stuck
+
+
+def test_a_second_cancel_refused_after_a_lost_answer_returns_the_cancelled_order(tmp_path: Path) -> None:
+    with responses.RequestsMock(registry=OrderedRegistry) as mock:
+        mock.add(responses.POST, f"{BASE}/oauth2/tokenP", json=token_body())
+        mock.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000150")))
+        mock.add(responses.POST, CANCEL, body=requests.ReadTimeout("no answer"))
+        mock.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000150")))  # the list lags: still working
+        mock.add(responses.POST, CANCEL, json=refusal("APBK0904", "원주문번호가 존재하지 않습니다"))
+        mock.add(responses.GET, ORDERS, json=ccld(ccld_row("0000000150", left=0)))  # the first cancel did it
+        with KisRestGateway(config(tmp_path)) as gateway:
+            cancelled = gateway.cancel_order(oid("0000000150"))
+        gateway.close()
+    assert cancelled.status is OrderStatus.CANCELLED

@@ -238,3 +238,13 @@ def test_a_claim_takes_a_client_order_id_only_when_it_is_free(journal):
     journal.not_placed("A-1", "claimed", "refused before it was handled")
     assert journal.record(order, 10.0, claim=True)  # known not placed: free to send again
     assert journal.entry("A-1", "claimed").state is JournalState.SENDING
+
+
+def test_a_broker_order_id_is_bound_to_one_client_order_id_at_most(journal):
+    first, second = buy("first"), buy("second")
+    journal.record(first, DEADLINE_S)
+    journal.record(second, DEADLINE_S)
+    assert journal.placed(order_of(first, "20261202-06010-0000000001"))
+    assert not journal.placed(order_of(second, "20261202-06010-0000000001"))  # the same order: refused, in one statement
+    assert journal.entry(ACC, "second").state is JournalState.SENDING
+    assert journal.by_order_id("20261202-06010-0000000001").client_order_id == "first"

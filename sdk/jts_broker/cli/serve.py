@@ -120,6 +120,10 @@ def _kis_backend(args: argparse.Namespace) -> KisRestGateway:
     name = args.broker or next(iter(settings.rest))
     if name not in settings.rest:
         raise ConfigurationError(f'{settings.source}: no KIS broker named {name!r} with backend = "rest" (those: {", ".join(settings.rest)})')
+    if settings.rest[name].journal_path is None:
+        # KIS knows no client order ids: without the journal a client recovering a lost answer
+        # could not be told whether its order exists, and would be refused every lookup.
+        raise ConfigurationError(f'{settings.source}: broker {name}: serve --backend kis needs its order journal (order_journal is "none")')
     gateway = KisRestGateway(settings.rest[name])
     gateway.connect()
     return gateway

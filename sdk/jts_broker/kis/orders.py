@@ -51,7 +51,7 @@ from jts_broker.domain.errors import (
 from jts_broker.domain.orders import is_same_order, prepare_order
 from jts_broker.domain.timeutil import KST, now_kst
 from jts_broker.domain.trading import JournalEntry, Order, OrderRequest, OrderResult
-from jts_broker.journal import OrderJournal
+from jts_broker.journal import OrderJournal, current_owner
 from jts_broker.policies.retrying import RecoveryBackoff
 
 from . import endpoints as ep
@@ -96,7 +96,8 @@ def split_order_id(value: str) -> tuple[date, str, str]:
 
 
 def _same_parameters(a: OrderRequest, b: OrderRequest) -> bool:
-    return (a.account_id, a.symbol, a.side, a.order_type, a.quantity, a.price) == (b.account_id, b.symbol, b.side, b.order_type, b.quantity, b.price)
+    fields = ("account_id", "symbol", "side", "order_type", "time_in_force", "quantity", "price")
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
 class KisOrders:
@@ -169,13 +170,25 @@ class KisOrders:
             OrderNotFound: no order under it, or it was not placed.
             OrderStatusUnknown: its outcome is not known yet (being sent, or KIS cannot tell).
         """
-        entry = self.journal.entry(self.config.account, client_order_id) if self.journal is not None else None
+        if self.journal is None:  # KIS knows no client order ids: without the journal, nobody can tell
+            raise OrderStatusUnknown(f"KIS orders cannot be found by client order id without an order journal ({client_order_id})",
+                                     code="NO_ORDER_JOURNAL", client_order_id=client_order_id)
+        entry = self.journal.entry(self.config.account, client_order_id)
         if entry is not None:
             entry = self._settled_entry(entry)
         if entry is None or not entry.order_id:
             why = "the order journal has no order under it" if entry is None else f"its journal entry is {entry.state.value}"
             raise OrderNotFound(f"no KIS order has client order id {client_order_id} ({why})", code="ORDER_NOT_FOUND")
-        return self._order(self._row(entry.order_id), client_order_id)
+        return self._order(self._bound_row(entry), client_order_id)
+
+    def _bound_row(self, entry: JournalEntry) -> parse.Fields:
+        """The row of the order ``entry`` is bound to. KIS's list may lag its answer: a bound order
+        it does not list yet is unknown, never "not found" (which would invite a second order)."""
+        try:
+            return self._row(entry.order_id)
+        except OrderNotFound:
+            raise OrderStatusUnknown(f"KIS order {entry.client_order_id} is bound to {entry.order_id}, which KIS does not list (yet)",
+                                     code="ORDER_STATUS_UNKNOWN", client_order_id=entry.client_order_id) from None
 
     # -- placing ----------------------------------------------------------------------------------
     def _body(self, order: OrderRequest) -> dict[str, str]:
@@ -217,7 +230,19 @@ class KisOrders:
                 self._note(OrderJournal.unknown, prepared.account_id, prepared.client_order_id, f"interrupted ({type(exc).__name__})")
                 exc.add_note(f"KIS order {prepared.client_order_id} may have been placed: look it up with "
                              f"get_order_by_client_id({prepared.client_order_id!r}) before placing it again")
+            else:
+                self._release(prepared, exc)
             raise
+
+    def _release(self, order: OrderRequest, exc: JtsBrokerError) -> None:
+        """An error left ``_send`` without an outcome written (a journal write, a row that cannot be
+        read): the entry is UNKNOWN, not SENDING by this live process for good (which no lookup
+        would ever settle)."""
+        if self.journal is None:
+            return
+        entry = self.journal.entry(order.account_id, order.client_order_id)
+        if entry is not None and entry.state is JournalState.SENDING and entry.owner == current_owner():
+            self._note(OrderJournal.unknown, order.account_id, order.client_order_id, f"the call ended without an outcome ({exc})")
 
     def _check_sellable(self, order: OrderRequest) -> None:
         """On the real domain, a sell is checked against KIS's own sellable quantity first
@@ -245,7 +270,7 @@ class KisOrders:
             return None  # new, or another order under the id: record() refuses that one
         entry = self._settled_entry(entry)
         if entry.order_id and entry.state in (JournalState.PLACED, JournalState.REJECTED):
-            return OrderResult(self._order(self._row(entry.order_id), order.client_order_id), duplicate=True)
+            return OrderResult(self._order(self._bound_row(entry), order.client_order_id), duplicate=True)
         return None
 
     def _recovery_budget(self) -> RecoveryBackoff:
@@ -316,7 +341,8 @@ class KisOrders:
                 candidates, trusted, last = None, False, exc
             if candidates:
                 found = self._order(self._only(order, candidates), order.client_order_id)
-                self._note(OrderJournal.placed, found)
+                if not self._bind(found):
+                    raise self._unknown(order, f"order {found.order_id} was bound to another client order id meanwhile")
                 log.warning("KIS order %s: the answer was lost (%s); found as %s", order.client_order_id, failure, found.order_id)
                 return OrderResult(found)
             if candidates is not None and trusted and time.time() >= certain_at:
@@ -332,6 +358,18 @@ class KisOrders:
             if candidates is not None:  # looked, nothing yet: look again once it could be certain, or sooner
                 delay = min(delay, max(0.05, certain_at - time.time()))
             time.sleep(delay)
+
+    def _bind(self, found: Order) -> bool:
+        """Bind ``found`` to its client order id in the journal; False only when the journal holds
+        its order id under another client order id (never two entries for one order). A journal
+        that cannot be written is logged: the order is found all the same."""
+        if self.journal is None:
+            return True
+        try:
+            return self.journal.placed(found)
+        except Exception:
+            log.warning("order journal %s could not be written", self.journal.path, exc_info=True)
+            return True
 
     def _only(self, order: OrderRequest, candidates: list[parse.Fields]) -> parse.Fields:
         """The one candidate; ``OrderStatusUnknown`` when several orders could be it, or another
@@ -357,14 +395,13 @@ class KisOrders:
         rows = self._rows(datetime.fromtimestamp(sent_at - 3600, KST).date(), symbol=request.symbol)
         offset = self.http.clock_offset_s  # learned from this very lookup's answer
         earliest = datetime.fromtimestamp(sent_at + (offset or 0.0) - CLOCK_TOLERANCE_S, KST).replace(microsecond=0)
+        division = parse.ORDER_DIVISIONS[(request.order_type, request.time_in_force)]
         out = []
         for row in rows:
             created = parse.at(row.day("ord_dt"), row.clock("ord_tmd"))
-            market = row.text("ord_dvsn_cd") in parse.MARKET_DIVISIONS
             if (row.text("pdno") != request.symbol or parse.SIDE_CODES.get(row.text("sll_buy_dvsn_cd")) is not request.side
-                    or row.integer("ord_qty") != request.quantity or created < earliest
-                    or market != (request.order_type is OrderType.MARKET)
-                    or (not market and row.price("ord_unpr") != request.price)):
+                    or row.integer("ord_qty") != request.quantity or created < earliest or row.text("ord_dvsn_cd") != division
+                    or (request.order_type is not OrderType.MARKET and row.price("ord_unpr") != request.price)):
                 continue
             bound = self.journal.by_order_id(self._id_of(row)) if self.journal is not None else None
             if bound is None or bound.client_order_id == request.client_order_id:
@@ -384,6 +421,7 @@ class KisOrders:
         oid = self._id_of(row)
         self._check_cancellable(row, oid)
         budget = RecoveryBackoff(self.config.retry)
+        resent = False
         while True:
             current = self._order(row)
             if current.status.is_final:
@@ -393,6 +431,14 @@ class KisOrders:
                     "ORD_UNPR": "0", "QTY_ALL_ORD_YN": "Y", "EXCG_ID_DVSN_CD": "KRX"}
             try:
                 self.http.order(ep.ORDER_CANCEL, "order_cancel", body)
+            except OrderRejected:
+                if not resent:
+                    raise
+                # The first cancel, whose answer was lost, may have done it: KIS refuses the second.
+                after = self.get(oid)
+                if after.status.is_final:
+                    return after
+                raise
             except JtsBrokerError as exc:
                 if not _ambiguous(exc):
                     raise
@@ -413,6 +459,7 @@ class KisOrders:
                     failure = exc
             if self._order(row).status is OrderStatus.CANCELLED:
                 return self._order(row)
+            resent = True
 
     def _check_cancellable(self, row: parse.Fields, oid: str) -> None:
         """On the real domain, KIS's own list of cancellable orders (inquire-psbl-rvsecncl; paper has

@@ -32,8 +32,6 @@ _ORDER_TYPES = {
 }
 ORDER_DIVISIONS = {kinds: code for code, kinds in _ORDER_TYPES.items()}
 """(order type, time in force) -> KIS ``ORD_DVSN``."""
-MARKET_DIVISIONS = frozenset(code for code, (kind, _) in _ORDER_TYPES.items() if kind is OrderType.MARKET)
-"""KIS ``ORD_DVSN`` codes of market orders."""
 SIDE_CODES = {"01": Side.SELL, "02": Side.BUY}
 """KIS ``SLL_BUY_DVSN_CD``."""
 
