@@ -560,3 +560,17 @@ def test_a_second_cancel_refused_after_a_lost_answer_returns_the_cancelled_order
             cancelled = gateway.cancel_order(oid("0000000150"))
         gateway.close()
     assert cancelled.status is OrderStatus.CANCELLED
+
+
+def test_after_egw00201_the_caller_waits_its_retry_after_and_the_next_call_succeeds(tmp_path: Path) -> None:
+    with responses.RequestsMock(registry=OrderedRegistry) as mock:
+        mock.add(responses.POST, f"{BASE}/oauth2/tokenP", json=token_body())
+        mock.add(responses.GET, PRICE, json=refusal("EGW00201", "초당 거래건수를 초과하였습니다."), status=500)
+        mock.add(responses.GET, PRICE, json=body("inquire-price.json"))
+        with KisRestGateway(config(tmp_path)) as gateway:
+            with pytest.raises(RateLimitExceeded) as caught:
+                gateway.check_health()
+            assert caught.value.retry_after_s == 1.0
+            gateway.check_health()  # the refused call was not resent behind the caller's back: this is the second
+        gateway.close()
+        assert len(calls_to(mock, PRICE)) == 2
