@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import stat
+import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -574,3 +575,23 @@ def test_after_egw00201_the_caller_waits_its_retry_after_and_the_next_call_succe
             gateway.check_health()  # the refused call was not resent behind the caller's back: this is the second
         gateway.close()
         assert len(calls_to(mock, PRICE)) == 2
+
+
+def test_a_cached_token_is_renewed_ten_minutes_before_it_expires(tmp_path: Path) -> None:
+    from jts_broker.kis.token import KisTokens
+
+    now = time.time()
+    soon = datetime.fromtimestamp(now + 300, KST).strftime("%Y-%m-%d %H:%M:%S")  # 5 minutes left
+    issued: list[str] = []
+
+    def issue() -> dict[str, Any]:
+        issued.append("x")
+        return token_body() if len(issued) > 1 else {"access_token": "eyJold", "access_token_token_expired": soon}
+
+    waits: list[float] = []
+    assert KisTokens(tmp_path, "fp", issue, sleep=waits.append).get().reveal() == "eyJold"  # just issued: used as given
+    later = KisTokens(tmp_path, "fp", issue, sleep=waits.append)  # another process finds it cached with 5 minutes left
+    assert later.get().reveal() == TOKEN and len(issued) == 2
+    assert len(waits) == 1  # (not within a minute of the last issue: waited that out first)
+    third = KisTokens(tmp_path, "fp", issue, sleep=waits.append)
+    assert third.get().reveal() == TOKEN and len(issued) == 2  # the renewed one is fresh: no issue
