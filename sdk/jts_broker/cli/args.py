@@ -44,3 +44,23 @@ def fraction_arg(text: str) -> float:
 def days_arg(text: str) -> float:
     """A number of days, >= 0 (``0.5`` is twelve hours)."""
     return _number(text, 0.0, sys.float_info.max, "a number of days >= 0")
+
+
+def port_arg(text: str) -> int:
+    """A TCP port, 1-65535, or 0 for a free one."""
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 1-65535 (0 picks a free one), got {text!r}")
+    return int(text)
+
+
+def cash_arg(text: str) -> Decimal:
+    """An amount of cash in KRW, >= 0."""
+    amount = krw_arg(text)
+    if not amount.is_finite() or amount < 0:
+        raise argparse.ArgumentTypeError(f"expected an amount of KRW >= 0, got {text!r}")
+    return amount
+
+
+def nonnegative_arg(text: str) -> float:
+    """A number >= 0 (seconds, milliseconds)."""
+    return _number(text, 0.0, sys.float_info.max, "a number >= 0")

@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
+import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +18,7 @@ from jts_broker.domain.enums import AccountType, BrokerType
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.policies import RateLimitPolicy
 
-from .args import date_arg, fraction_arg, krw_arg
+from .args import cash_arg, date_arg, fraction_arg, nonnegative_arg, port_arg
 
 if TYPE_CHECKING:
     from jts_broker.kis import KisRestGateway
@@ -40,16 +43,16 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--config", type=Path, help="jts-broker.toml holding the KIS broker (--backend kis)")
     s.add_argument("--broker", metavar="NAME", help="the broker of --config with backend = \"rest\" (default: the first such)")
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    s.add_argument("--port", type=int, default=50551, help="port (default: %(default)s; 0 picks a free one)")
+    s.add_argument("--port", type=port_arg, default=50551, help="port 1-65535 (default: %(default)s; 0 picks a free one)")
     s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files (date,open,high,low,close,volume); default: bundled KRX data")
     s.add_argument("--session-date", type=date_arg, help="trading date to replay (default: the latest in the data)")
-    s.add_argument("--tick-interval", type=float, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
-    s.add_argument("--cash", type=krw_arg, default=Decimal(100_000_000), help="starting cash per paper account, KRW (default: 100,000,000)")
+    s.add_argument("--tick-interval", type=nonnegative_arg, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
+    s.add_argument("--cash", type=cash_arg, default=Decimal(100_000_000), help="starting cash per paper account, KRW >= 0 (default: 100,000,000)")
     s.add_argument("--emulate", choices=[b.value for b in BrokerType], default="mock",
                    help="broker whose rate limits and error codes to enforce (default: mock, no limits)")
     s.add_argument("--limits", choices=["published", "spec"], default="published", help="which figures of --emulate to enforce (default: %(default)s)")
     f = s.add_argument_group("fault injection (for tests and demos)")
-    f.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay added to every call")
+    f.add_argument("--latency-ms", type=nonnegative_arg, default=0.0, metavar="MS", help="delay added to every call, >= 0")
     f.add_argument("--fail", type=_rate, action="append", default=[], metavar="CODE=RATE",
                    help="fail this fraction of calls with a gRPC status before handling them, e.g. UNAVAILABLE=0.1 (repeatable)")
     f.add_argument("--drop-after-commit", type=fraction_arg, default=0.0, metavar="RATE",
@@ -98,14 +101,39 @@ def run(args: argparse.Namespace) -> int:
         banner = (f"jts-broker simulator serving on {server.target}: replayed session {simulator.market.session_date}, "
                   f"{len(simulator.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in simulator.broker.accounts())}, "
                   f"rate limits: {limits or 'none'}, {extras}. Ctrl-C stops.")
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    print(banner, flush=True)
     try:
-        server.wait()
-    except KeyboardInterrupt:
-        server.stop()
+        return run_until_signalled(server.stop, banner)
     finally:
         server.backend.close()
+
+
+SHUTDOWN_S = 10.0
+"""The longest a graceful stop may take before the process ends anyway (the port is freed with it)."""
+
+
+def run_until_signalled(stop: Callable[[], None], banner: str) -> int:
+    """Print ``banner`` (the line scripts wait for: the port is bound, and signals are handled from
+    then on), serve until SIGTERM or SIGINT, then ``stop()`` (on a thread of its own, at most
+    ``SHUTDOWN_S`` seconds); a second signal meanwhile ends the process at once. Every way ends the
+    process within a bounded time, so its port is always freed. 0 after a graceful stop."""
+    requested = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if requested.is_set():  # a second signal while stopping: no more grace
+            os._exit(128 + signum)
+        requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(banner, flush=True)
+    while not requested.wait(0.5):  # a timed wait: signal handlers run between the waits
+        pass
+    stopper = threading.Thread(target=stop, name="jts-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(SHUTDOWN_S)
+    if stopper.is_alive():
+        print(f"jts-broker: the graceful stop took over {SHUTDOWN_S:g} s; exiting", file=sys.stderr, flush=True)
+        os._exit(1)
     return 0
 
 

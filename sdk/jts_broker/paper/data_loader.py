@@ -95,6 +95,31 @@ def _code_of(path: Path) -> str:
         raise ConfigurationError(f"{path}: the file name must be a 6-character KRX code such as 005930.csv") from None
 
 
+TRADED_PRICES_SINCE = date(2021, 4, 21)
+"""The bundled daily files hold actual traded prices from this date; before it they are adjusted
+prices (see ``paper/data/README.md``): history only, never a session to trade in."""
+
+
+def check_session_date(day: date, trading_days: set[date], *, bundled: bool) -> None:
+    """Refuse a session date the data cannot replay: not a trading day of the data (a weekend, a
+    holiday, a day outside the data: the nearest trading days are named), or, in the bundled data,
+    a day of adjusted prices.
+
+    Raises:
+        ConfigurationError: code ``NOT_A_TRADING_DAY`` or ``HISTORY_ONLY``.
+    """
+    if bundled and day < TRADED_PRICES_SINCE:
+        raise ConfigurationError(f"{day.isoformat()} cannot be a session: the bundled data before {TRADED_PRICES_SINCE.isoformat()} "
+                                 f"is adjusted prices, history only (see the data README)", code="HISTORY_ONLY")
+    if day in trading_days:
+        return
+    before = max((d for d in trading_days if d < day), default=None)
+    after = min((d for d in trading_days if d > day), default=None)
+    nearest = " and ".join(f"{label} {d.isoformat()}" for label, d in (("before it", before), ("after it", after)) if d is not None)
+    raise ConfigurationError(f"{day.isoformat()} ({day.strftime('%A')}) is not a trading day in the data"
+                             + (f"; the nearest are {nearest}" if nearest else ""), code="NOT_A_TRADING_DAY")
+
+
 def load_market(data_dir: Path | None = None, session_date: date | None = None, steps_per_leg: int = 4) -> BarMarket:
     """The market of ``data_dir`` (a folder of ``<code>.csv`` daily files), or the bundled data.
 
@@ -122,4 +147,6 @@ def load_market(data_dir: Path | None = None, session_date: date | None = None, 
         bars.sort(key=lambda c: c.time)
     for code in daily:
         listing.setdefault(code, Symbol(code, code, Market.KOSPI, SecurityType.STOCK))
+    if session_date is not None:
+        check_session_date(session_date, {bar.day for bars in daily.values() for bar in bars}, bundled=data_dir is None)
     return BarMarket(listing.values(), daily, session_date=session_date, minute=minute, steps_per_leg=steps_per_leg)

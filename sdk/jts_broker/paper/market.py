@@ -152,7 +152,8 @@ class BarMarket:
         self.symbol(code)
         bars = self._daily.get(code)
         if not bars:
-            raise SymbolNotFound(f"no price data for {code} in this market", code="NO_PRICE_DATA")
+            raise SymbolNotFound(f"no price data for {code} in this simulator ({len(self._daily)} symbols have data; add CSVs with --data-dir)",
+                                 code="NO_PRICE_DATA")
         return bars
 
     def quote(self, code: str) -> Quote:
