@@ -1,10 +1,13 @@
 """KRX trading rules: tick sizes, daily price limits, sessions and sell-side transaction tax.
 
-Sources:
-- Tick sizes (호가가격단위) for KOSPI, KOSDAQ and KONEX stocks, unified on 2023-01-25; ETF, ETN
-  and ELW trade in 5 KRW ticks.
-- Daily price limit (가격제한폭): +-30% of the previous close since 2015-06-15; the upper limit is
-  rounded down and the lower limit up to the tick grid at those prices.
+Every rule is a dated table: pass the trading date (``on``) and the market to apply the rules of
+that day; ``on=None`` applies today's. Sources:
+- Tick sizes (호가가격단위): KOSPI and KOSDAQ/KONEX stock tables differed until KRX unified them on
+  2023-01-25; ETF and ETN trade in 5 KRW ticks, and in 1 KRW under 2,000 KRW since 2023-12-11; ELW
+  in 5 KRW (:func:`tick_table`).
+- Daily price limit (가격제한폭): +-30% of the previous close since 2015-06-15 (+-15% before);
+  KONEX +-15%; the upper limit is rounded down and the lower limit up to the tick grid at those
+  prices.
 - Sell-side securities transaction tax (증권거래세, including the special tax for rural
   development on KOSPI), by year of the trade date.
 """
@@ -16,18 +19,61 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from .enums import Market, SecurityType
 
-_STOCK_TICKS: tuple[tuple[Decimal, Decimal], ...] = (
-    (Decimal(2_000), Decimal(1)),
-    (Decimal(5_000), Decimal(5)),
-    (Decimal(20_000), Decimal(10)),
-    (Decimal(50_000), Decimal(50)),
-    (Decimal(200_000), Decimal(100)),
-    (Decimal(500_000), Decimal(500)),
-)
-_STOCK_TOP_TICK = Decimal(1_000)
-_FUND_TICK = Decimal(5)
+TICK_REFORM = date(2023, 1, 25)
+"""KRX unified the stock tick table of KOSPI, KOSDAQ and KONEX on this date (KRX notice of the
+호가가격단위 reform, 2023-01-25)."""
+FUND_TICK_REFORM = date(2023, 12, 11)
+"""ETF and ETN prices under 2,000 KRW trade in 1 KRW ticks from this date (5 KRW before)."""
+LIMIT_WIDENED = date(2015, 6, 15)
+"""The daily price limit of KOSPI and KOSDAQ went from +-15% to +-30% on this date."""
+
+_Bands = tuple[tuple[Decimal, Decimal], ...]
+"""(upper bound exclusive, tick) in ascending order; the last tick holds above every bound."""
+
+
+def _bands(*pairs: tuple[int, int], top: int) -> _Bands:
+    return (*((Decimal(bound), Decimal(tick)) for bound, tick in pairs), (Decimal("Infinity"), Decimal(top)))
+
+
+_UNIFIED = _bands((2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500), top=1_000)
+_KOSPI_BEFORE = _bands((1_000, 1), (5_000, 5), (10_000, 10), (50_000, 50), (100_000, 100), (500_000, 500), top=1_000)
+_KOSDAQ_BEFORE = _bands((1_000, 1), (5_000, 5), (10_000, 10), (50_000, 50), top=100)
+_FUND_BEFORE = _bands(top=5)
+_FUND_AFTER = _bands((2_000, 1), top=5)
+_ELW = _bands(top=5)
 PRICE_LIMIT_RATE = Decimal("0.30")
-"""Daily price limit as a fraction of the previous close."""
+"""Daily price limit of KOSPI and KOSDAQ since 2015-06-15, as a fraction of the previous close."""
+_NARROW_LIMIT_RATE = Decimal("0.15")
+
+
+def tick_table(security_type: SecurityType = SecurityType.STOCK, market: Market = Market.KOSPI, on: date | None = None) -> _Bands:
+    """The tick bands in force on ``on`` (None: today's rules) for a security of ``security_type``
+    listed on ``market``. Sources:
+
+    - stocks from 2023-01-25, every market: < 2,000: 1; < 5,000: 5; < 20,000: 10; < 50,000: 50;
+      < 200,000: 100; < 500,000: 500; else 1,000 KRW;
+    - stocks before, KOSPI: < 1,000: 1; < 5,000: 5; < 10,000: 10; < 50,000: 50; < 100,000: 100;
+      < 500,000: 500; else 1,000; KOSDAQ and KONEX: < 1,000: 1; < 5,000: 5; < 10,000: 10;
+      < 50,000: 50; else 100 KRW;
+    - ETF and ETN: 5 KRW; from 2023-12-11, 1 KRW under 2,000 KRW; ELW: 5 KRW.
+    """
+    day = on or date.max
+    if security_type in (SecurityType.ETF, SecurityType.ETN):
+        return _FUND_AFTER if day >= FUND_TICK_REFORM else _FUND_BEFORE
+    if security_type is SecurityType.ELW:
+        return _ELW
+    if day >= TICK_REFORM:
+        return _UNIFIED
+    return _KOSPI_BEFORE if market is Market.KOSPI else _KOSDAQ_BEFORE
+
+
+def limit_rate(market: Market = Market.KOSPI, on: date | None = None) -> Decimal:
+    """The daily price limit as a fraction of the previous close: KOSPI and KOSDAQ +-30% since
+    2015-06-15 (+-15% before); KONEX +-15%."""
+    if market is Market.KONEX or (on is not None and on < LIMIT_WIDENED):
+        return _NARROW_LIMIT_RATE
+    return PRICE_LIMIT_RATE
+
 
 BOARD_LOT = 1
 """Shares per board lot on KRX."""
@@ -47,52 +93,63 @@ _SELL_TAX: tuple[tuple[date, dict[Market, Decimal]], ...] = (
 )
 
 
-def tick_size(price: Decimal, security_type: SecurityType = SecurityType.STOCK) -> Decimal:
-    """The tick size in KRW at ``price`` (KRW) for a security of ``security_type``.
-
-    Stocks: < 2,000: 1; < 5,000: 5; < 20,000: 10; < 50,000: 50; < 200,000: 100; < 500,000: 500;
-    otherwise 1,000. ETF, ETN and ELW: 5.
-    """
-    if security_type is not SecurityType.STOCK:
-        return _FUND_TICK
-    for bound, tick in _STOCK_TICKS:
+def tick_size(price: Decimal, security_type: SecurityType = SecurityType.STOCK, *, market: Market = Market.KOSPI,
+              on: date | None = None) -> Decimal:
+    """The tick size in KRW at ``price`` (KRW) on ``on`` (None: today's rules); see
+    :func:`tick_table`."""
+    for bound, tick in tick_table(security_type, market, on):
         if price < bound:
             return tick
-    return _STOCK_TOP_TICK
+    raise AssertionError("unreachable: the last band is unbounded")  # pragma: no cover
 
 
-def is_on_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK) -> bool:
+def is_on_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK, *, market: Market = Market.KOSPI,
+               on: date | None = None) -> bool:
     """True when ``price`` is a positive multiple of the tick size at that price."""
-    return price > 0 and price % tick_size(price, security_type) == 0
+    return price > 0 and price % tick_size(price, security_type, market=market, on=on) == 0
 
 
-def round_to_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK, *, up: bool = False) -> Decimal:
-    """Round ``price`` down (or up) to the tick grid at that price."""
-    tick = tick_size(price, security_type)
-    rounded = (price / tick).to_integral_value(ROUND_CEILING if up else ROUND_FLOOR) * tick
-    # Rounding up can cross into a band with a coarser tick (e.g. 1,999.5 -> 2,000): recheck there.
-    return rounded if is_on_tick(rounded, security_type) else round_to_tick(rounded, security_type, up=up)
+def round_to_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK, *, up: bool = False, market: Market = Market.KOSPI,
+                  on: date | None = None) -> Decimal:
+    """Round ``price`` down (or up) to the tick grid at that price.
+
+    Raises:
+        ValueError: rounding down a price below the smallest tick (there is no price to go to).
+    """
+    rounded = price
+    while True:
+        tick = tick_size(rounded, security_type, market=market, on=on)
+        rounded = (rounded / tick).to_integral_value(ROUND_CEILING if up else ROUND_FLOOR) * tick
+        if rounded <= 0:
+            raise ValueError(f"{price} KRW is below the smallest tick ({tick} KRW): no price on the grid at or below it")
+        # Rounding up can cross into a band with a coarser tick (1,999.5 -> 2,000): round again there.
+        if is_on_tick(rounded, security_type, market=market, on=on):
+            return rounded
 
 
-def next_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK) -> Decimal:
+def next_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK, *, market: Market = Market.KOSPI,
+              on: date | None = None) -> Decimal:
     """The next price above ``price`` on the tick grid."""
-    return round_to_tick(price + tick_size(price, security_type), security_type)
+    return round_to_tick(price + tick_size(price, security_type, market=market, on=on), security_type, market=market, on=on)
 
 
-def previous_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK) -> Decimal:
+def previous_tick(price: Decimal, security_type: SecurityType = SecurityType.STOCK, *, market: Market = Market.KOSPI,
+                  on: date | None = None) -> Decimal:
     """The next price below ``price`` on the tick grid (the tick just below a band edge is finer)."""
     below = price - Decimal(1) if price > 1 else price
-    return round_to_tick(below, security_type)
+    return round_to_tick(below, security_type, market=market, on=on)
 
 
-def price_limits(previous_close: Decimal, security_type: SecurityType = SecurityType.STOCK) -> tuple[Decimal, Decimal]:
-    """(lower, upper) daily price limits in KRW from the previous close.
+def price_limits(previous_close: Decimal, security_type: SecurityType = SecurityType.STOCK, *, market: Market = Market.KOSPI,
+                 on: date | None = None) -> tuple[Decimal, Decimal]:
+    """(lower, upper) daily price limits in KRW from the previous close, on ``on``.
 
-    The upper limit is previous close x 1.3 rounded down to the tick at that price, the lower
-    limit previous close x 0.7 rounded up: 77,300 -> (54,200, 100,400).
+    The upper limit is previous close x (1 + rate) rounded down to the tick at that price, the lower
+    limit previous close x (1 - rate) rounded up (:func:`limit_rate`): 77,300 -> (54,200, 100,400).
     """
-    upper = round_to_tick(previous_close * (1 + PRICE_LIMIT_RATE), security_type)
-    lower = round_to_tick(previous_close * (1 - PRICE_LIMIT_RATE), security_type, up=True)
+    rate = limit_rate(market, on)
+    upper = round_to_tick(previous_close * (1 + rate), security_type, market=market, on=on)
+    lower = round_to_tick(previous_close * (1 - rate), security_type, up=True, market=market, on=on)
     return lower, upper
 
 

@@ -223,12 +223,13 @@ class PaperBroker:
             return "NO_SESSION", f"{r.symbol} does not trade on {self.market.session_date} (halted, delisted or not yet listed)"
         quote = self.market.quote(r.symbol)
         if r.price is not None:
-            if not krx.is_on_tick(r.price, security_type):
-                tick = krx.tick_size(r.price, security_type)
-                return "TICK_SIZE", f"price {r.price:,} is off the tick grid: the tick at that price is {tick:,} KRW"
+            market, day = self.market.symbol(r.symbol).market, self.market.session_date
+            if not krx.is_on_tick(r.price, security_type, market=market, on=day):
+                tick = krx.tick_size(r.price, security_type, market=market, on=day)
+                return "TICK_SIZE", f"price {r.price:,} is off the tick grid: the tick at that price is {tick:,} KRW (rules of {day})"
             if not quote.lower_limit <= r.price <= quote.upper_limit:
                 return "PRICE_LIMIT", (f"price {r.price:,} is outside today's limits {quote.lower_limit:,}-{quote.upper_limit:,} "
-                                       f"(previous close {quote.previous_close:,} +-30%)")
+                                       f"(previous close {quote.previous_close:,} +-{krx.limit_rate(market, day):.0%})")
         if r.side is Side.BUY:
             unit = r.price if r.price is not None else quote.upper_limit
             working.reserved = self._with_commission(unit * r.quantity)

@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from jts_broker.domain import krx
-from jts_broker.domain.enums import SecurityType, Timeframe
+from jts_broker.domain.enums import Market, SecurityType, Timeframe
 from jts_broker.domain.errors import InvalidRequest, SymbolNotFound
 from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.timeutil import KST, start_of_day
@@ -42,10 +42,10 @@ class DailyBar:
 class _Session:
     """The replayed path of one symbol on the session date."""
 
-    def __init__(self, bar: DailyBar, previous_close: Decimal, security_type: SecurityType, steps_per_leg: int) -> None:
+    def __init__(self, bar: DailyBar, previous_close: Decimal, security_type: SecurityType, market: Market, steps_per_leg: int) -> None:
         self.bar = bar
         self.previous_close = previous_close
-        self.lower_limit, self.upper_limit = krx.price_limits(previous_close, security_type)
+        self.lower_limit, self.upper_limit = krx.price_limits(previous_close, security_type, market=market, on=bar.day)
         self.security_type = security_type
         turns = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
         points = [bar.open, *turns, bar.close]
@@ -53,7 +53,7 @@ class _Session:
         for a, b in itertools.pairwise(points):
             for k in range(1, steps_per_leg + 1):
                 price = a + (b - a) * k / steps_per_leg
-                on_grid = krx.round_to_tick(price, security_type) if price > 0 else a
+                on_grid = krx.round_to_tick(price, security_type, market=market, on=bar.day) if price >= 1 else a
                 path.append(min(max(on_grid, bar.low), bar.high))
         self.path = path
 
@@ -93,8 +93,12 @@ class BarMarket:
             i = bisect.bisect_left(self._days[code], self.session_date)
             if i < len(bars) and bars[i].day == self.session_date:
                 previous_close = bars[i - 1].close if i > 0 else bars[i].open
-                self._sessions[code] = _Session(bars[i], previous_close, self._security_type(code), steps_per_leg)
+                self._sessions[code] = _Session(bars[i], previous_close, self._security_type(code), self._market_of(code), steps_per_leg)
         self.steps = max((len(s.path) for s in self._sessions.values()), default=1)
+
+    def _market_of(self, code: str) -> Market:
+        symbol = self._symbols.get(code)
+        return symbol.market if symbol else Market.KOSPI
 
     def _security_type(self, code: str) -> SecurityType:
         symbol = self._symbols.get(code)
@@ -170,14 +174,14 @@ class BarMarket:
             if i == 0:
                 raise SymbolNotFound(f"no price for {code} on or before {self.session_date}", code="NO_PRICE_DATA")
             last = bars[i - 1]
-            lower, upper = krx.price_limits(last.close, security_type)
+            lower, upper = krx.price_limits(last.close, security_type, market=self._market_of(code), on=self.session_date)
             return Quote(code, start_of_day(last.day), last.close, last.close, last.close, last.close, last.close,
                          upper, lower, last.close, last.close, 0, 0, 0)
         now = self._step  # read once: the clock may move meanwhile, and price and time must agree
         step = min(now, len(session.path) - 1)
         walked = session.path[: step + 1]
         price = walked[-1]
-        ask = min(krx.next_tick(price, security_type), session.upper_limit)
+        ask = min(krx.next_tick(price, security_type, market=self._market_of(code), on=self.session_date), session.upper_limit)
         bid = price
         depth = max(1, session.bar.volume // 400)
         volume = session.bar.volume * (step + 1) // len(session.path)

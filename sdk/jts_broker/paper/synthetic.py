@@ -32,6 +32,8 @@ MOCK_SYMBOLS: tuple[tuple[Symbol, int], ...] = (
 """Mock symbols (real codes and names) and the price each walk starts from (KRW)."""
 
 
+# The synthetic walk keeps today's tick and limit rules on every day: it is made-up data for code
+# that must run without a server, not a record of any date's market.
 def _on_grid(value: float, security_type: SecurityType, lower: Decimal, upper: Decimal) -> Decimal:
     price = krx.round_to_tick(Decimal(max(1, round(value))), security_type)
     return min(max(price, lower), upper)
