@@ -213,3 +213,14 @@ def test_a_quote_takes_its_price_and_its_time_from_the_same_step():
     session.path = MovesTheClock(session.path)
     quote = market.quote("005930")
     assert (quote.price, quote.time) == (expected.price, expected.time)
+
+
+def test_order_and_balance_times_follow_the_replay_clock():
+    broker = make_broker()
+    placed = broker.place(limit_order(ACC, "005930", Side.BUY, 1, D(70000), client_order_id="clocked")).order
+    assert placed.created_time == broker.market.now() and placed.created_time.date() == DAY2  # the replayed day, not the machine's
+    broker.market.advance()
+    broker.on_market_step()
+    cancelled = broker.cancel(placed.order_id)
+    assert cancelled.updated_time == broker.market.now() > placed.created_time
+    assert broker.balance(ACC).time == broker.market.now()

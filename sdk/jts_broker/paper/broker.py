@@ -33,7 +33,6 @@ from jts_broker.domain import krx
 from jts_broker.domain.enums import OrderStatus, OrderType, SecurityType, Side, TimeInForce
 from jts_broker.domain.errors import AccountNotFound, DuplicateClientOrderId, OrderNotFound, OrderRejected
 from jts_broker.domain.orders import check_order, is_same_order
-from jts_broker.domain.timeutil import now_kst
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 
 from .market import BarMarket
@@ -142,7 +141,7 @@ class PaperBroker:
             positions = self._positions(book)
             market_value = sum((p.market_value for p in positions), Decimal(0))
             unrealized = sum((p.unrealized_pnl for p in positions), Decimal(0))
-            return Balance(account_id, book.cash, book.cash - reserved, market_value, book.cash + market_value, unrealized, book.realized_pnl, now_kst(), "KRW")
+            return Balance(account_id, book.cash, book.cash - reserved, market_value, book.cash + market_value, unrealized, book.realized_pnl, self.market.now(), "KRW")
 
     def positions(self, account_id: str) -> list[Position]:
         with self._lock:
@@ -197,7 +196,7 @@ class PaperBroker:
             if existing is not None:
                 return self._duplicate(self._orders[existing], request)
             symbol = self.market.symbol(request.symbol)
-            now = now_kst()
+            now = self.market.now()  # the replay clock, as quotes follow it
             working = _Working(request, f"{self._prefix}-{next(self._ids):08d}", now)
             rejection = self._check(book, working, symbol.security_type)
             self._orders[working.order_id] = working
@@ -261,7 +260,7 @@ class PaperBroker:
     def _finish(self, working: _Working, status: OrderStatus) -> None:
         working.status = status
         working.reserved = Decimal(0)
-        working.updated = now_kst()
+        working.updated = self.market.now()
 
     def on_market_step(self) -> None:
         """Match every working order against the current quotes (call after ``market.advance()``)."""
@@ -317,4 +316,4 @@ class PaperBroker:
         working.filled_amount += amount
         working.commission += commission
         working.status = OrderStatus.PARTIALLY_FILLED
-        working.updated = now_kst()
+        working.updated = self.market.now()
