@@ -253,6 +253,22 @@ class _Reader:
     def env(self, name: str, field: str) -> str | None:
         return self.environ.get(f"JTS_BROKER_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_{field}")
 
+    def call_policies(self, prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``timeouts`` and ``retry`` tables of a broker, where given."""
+        out: dict[str, Any] = {}
+        if "timeouts" in table:
+            out["timeouts"] = self.dataclass_table(f"{prefix}.timeouts", table["timeouts"], Timeouts)
+        if "retry" in table:
+            out["retry"] = self.dataclass_table(f"{prefix}.retry", table["retry"], RetryPolicy)
+        return out
+
+    def order_journal(self, prefix: str, table: Mapping[str, Any]) -> str:
+        """A broker's ``order_journal``: "default", "none" or a file path."""
+        journal = table.get("order_journal", DEFAULT_JOURNAL)
+        if not isinstance(journal, str) or not journal.strip():
+            raise self.fail(f"{prefix}.order_journal", f'expected "default", "none" or a file path, got {journal!r}')
+        return journal
+
     def rest(self, name: str, value: Any) -> KisConfig:
         """A ``backend = "rest"`` broker: KIS's Open API directly (``KisRestGateway``)."""
         prefix = f"brokers.{name}"
@@ -279,12 +295,8 @@ class _Reader:
             kind = AccountType.PAPER if table.get("env", "paper") == "paper" else AccountType.REAL
             kwargs["rate_limit"] = self.rate_limits(f"{prefix}.rate_limits", table["rate_limits"], BrokerType.KIS,
                                                     (AccountConfig(account, "", kind),))
-        if "timeouts" in table:
-            kwargs["timeouts"] = self.dataclass_table(f"{prefix}.timeouts", table["timeouts"], Timeouts)
-        if "retry" in table:
-            kwargs["retry"] = self.dataclass_table(f"{prefix}.retry", table["retry"], RetryPolicy)
-        if "order_journal" in table:
-            kwargs["order_journal"] = table["order_journal"]
+        kwargs.update(self.call_policies(prefix, table))
+        kwargs["order_journal"] = self.order_journal(prefix, table)
         try:
             config = KisConfig(str(key), str(secret), account, **kwargs)
             if "rate_limits" in table and "backend" not in table["rate_limits"]:
@@ -307,10 +319,7 @@ class _Reader:
         kwargs: dict[str, Any] = {"broker_type": broker_type, "accounts": accounts}
         if "rate_limits" in table:
             kwargs["rate_limit"] = self.rate_limits(f"{prefix}.rate_limits", table["rate_limits"], broker_type, accounts)
-        if "timeouts" in table:
-            kwargs["timeouts"] = self.dataclass_table(f"{prefix}.timeouts", table["timeouts"], Timeouts)
-        if "retry" in table:
-            kwargs["retry"] = self.dataclass_table(f"{prefix}.retry", table["retry"], RetryPolicy)
+        kwargs.update(self.call_policies(prefix, table))
         if "reconnect" in table:
             kwargs["reconnect"] = self.dataclass_table(f"{prefix}.reconnect", table["reconnect"], ReconnectPolicy)
         if "tls" in table:
@@ -324,10 +333,7 @@ class _Reader:
         token = self.env(name, "TOKEN") or table.get("token")
         if token is not None and not isinstance(token, str):
             raise self.fail(f"{prefix}.token", "expected a string")
-        journal = table.get("order_journal", DEFAULT_JOURNAL)
-        if not isinstance(journal, str) or not journal.strip():
-            raise self.fail(f"{prefix}.order_journal", f'expected "default", "none" or a file path, got {journal!r}')
-        kwargs["order_journal"] = journal
+        kwargs["order_journal"] = self.order_journal(prefix, table)
         try:
             return BrokerConfig(grpc_host=str(host), grpc_port=port, token=token, offline_cache=cache_path, **kwargs)
         except ConfigurationError as exc:

@@ -81,11 +81,12 @@ class KisRestGateway(IBrokerGateway):
         self._owns_limiter = limiter is None
         self.config = config.broker_config()
         self._symbols = load_listing(BUNDLED / "listing.csv")
+        self._names = {code: s.name for code, s in self._symbols.items()}
         self.http = KisHttp(config, self._limiter, session)
         path = config.journal_path
         scope = f"{JOURNAL_SCOPE}:{config.kis_env.value}:{config.account}"
         self.journal = OrderJournal(path, scope) if path is not None else None
-        self.orders = KisOrders(config, self.http, self.journal, {code: s.name for code, s in self._symbols.items()})
+        self.orders = KisOrders(config, self.http, self.journal)
         self._state = ConnectionState()
         self._settled = threading.Event()
 
@@ -292,8 +293,7 @@ class KisRestGateway(IBrokerGateway):
 
     def get_positions(self, account_id: str | None = None) -> ResultList[Position]:
         account = self._account(account_id)
-        names = {code: s.name for code, s in self._symbols.items()}
-        return ResultList(parse.positions(account, self._balance_pages(), names))
+        return ResultList(parse.positions(account, self._balance_pages(), self._names))
 
     # -- orders -----------------------------------------------------------------------------------
     def place_order(self, order: OrderRequest) -> OrderResult:

@@ -53,7 +53,7 @@ from jts_broker.domain.errors import (
 )
 from jts_broker.domain.policies import RateCategory
 from jts_broker.domain.rate_limits import IRateLimiter
-from jts_broker.policies.retrying import retrying
+from jts_broker.policies.retrying import error_retry_after_s, retrying
 
 from . import endpoints as ep
 from .config import KisConfig
@@ -194,7 +194,7 @@ class KisHttp:
         except JtsBrokerError as exc:
             if not self._retryable(exc):
                 raise
-        for retry in retrying(self.config.retry, self._retryable, _retry_after, attempts_made=1, path=f"KIS {tr_id}"):
+        for retry in retrying(self.config.retry, self._retryable, error_retry_after_s, attempts_made=1, path=f"KIS {tr_id}"):
             with retry:
                 return attempt()
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
@@ -318,7 +318,3 @@ class KisHttp:
         if isinstance(exc, requests.exceptions.Timeout):
             return DeadlineExceeded(f"KIS {where}: no answer from {self.config.url} in time", code="READ_TIMEOUT")
         return BrokerUnavailable(f"KIS {where}: the connection to {self.config.url} broke ({type(exc).__name__})", code="CONNECTION_LOST")
-
-
-def _retry_after(exc: BaseException) -> float:
-    return float(getattr(exc, "retry_after_s", 0.0) or 0.0)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from datetime import time as clock_time
@@ -103,11 +103,10 @@ def _same_parameters(a: OrderRequest, b: OrderRequest) -> bool:
 class KisOrders:
     """Placing, cancelling and looking up orders of one KIS account (see the module)."""
 
-    def __init__(self, config: KisConfig, http: KisHttp, journal: OrderJournal | None, names: Mapping[str, str]) -> None:
+    def __init__(self, config: KisConfig, http: KisHttp, journal: OrderJournal | None) -> None:
         self.config = config
         self.http = http
         self.journal = journal
-        self._names = names
 
     # -- lookups ----------------------------------------------------------------------------------
     def _rows(self, since: date, until: date | None = None, *, odno: str = "", symbol: str = "") -> list[parse.Fields]:
@@ -376,11 +375,16 @@ class KisOrders:
         unresolved order of the same parameters could be the one found."""
         if len(candidates) > 1:
             raise self._unknown(order, f"{len(candidates)} orders at KIS could be it ({', '.join(self._id_of(c) for c in candidates)})")
-        rivals = [e.client_order_id for e in (self.journal.unresolved() if self.journal is not None else [])
-                  if e.client_order_id != order.client_order_id and _same_parameters(e.request, order)]
+        rivals = self._rivals(order)
         if rivals:
             raise self._unknown(order, f"order {self._id_of(candidates[0])} could also be the unresolved {', '.join(rivals)}")
         return candidates[0]
+
+    def _rivals(self, order: OrderRequest) -> list[str]:
+        """Client order ids of the other unresolved entries with ``order``'s parameters: any of
+        them could be the order a lookup finds."""
+        unresolved = self.journal.unresolved() if self.journal is not None else []
+        return [e.client_order_id for e in unresolved if e.client_order_id != order.client_order_id and _same_parameters(e.request, order)]
 
     def _unknown(self, order: OrderRequest, why: str) -> OrderStatusUnknown:
         message = (f"KIS order {order.client_order_id} may have been placed: {why}; look it up with "
@@ -495,8 +499,7 @@ class KisOrders:
                 continue
             candidates, trusted = self._candidates(entry.request, entry.sent_at.timestamp())
             if len(candidates) == 1:
-                rivals = [e for e in journal.unresolved() if e.client_order_id != entry.client_order_id and _same_parameters(e.request, entry.request)]
-                if not rivals:
+                if not self._rivals(entry.request):
                     journal.placed(self._order(candidates[0], entry.client_order_id), revision=entry.revision)
             elif not candidates and trusted:
                 journal.not_found(entry)

@@ -29,6 +29,11 @@ RetryAfter = Callable[[BaseException], float]
 """Seconds the server asked the caller to wait after a failure (0.0 when it did not say)."""
 
 
+def error_retry_after_s(failure: BaseException) -> float:
+    """The ``retry_after_s`` an SDK error carries (``RateLimitExceeded``); 0.0 for any other."""
+    return float(getattr(failure, "retry_after_s", 0.0) or 0.0)
+
+
 def first_delay_s(policy: RetryPolicy, retry_after_s: float) -> float:
     """Seconds before the first retry: the policy's initial backoff, or the server's retry-after
     when it asked for longer."""
@@ -103,7 +108,7 @@ class RecoveryBackoff:
 
     def next_delay(self, failure: BaseException) -> float | None:
         """Seconds to wait before the next attempt after ``failure``; None when the budget is spent."""
-        wait = max(self._delay, float(getattr(failure, "retry_after_s", 0.0) or 0.0))
+        wait = max(self._delay, error_retry_after_s(failure))
         if time.monotonic() + wait >= self._deadline:
             return None
         self._delay = min(self._delay * 2, self._policy.max_backoff_s)
