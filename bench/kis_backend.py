@@ -46,7 +46,7 @@ def _p50_ms(fn: Callable[[], object], n: int) -> float:
 
 def kis_bench(result: dict[str, object]) -> None:
     port = _free_port()
-    emulator = subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", "kis-emulator", "--port", str(port), "--tick-interval", "0",
+    emulator = subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", "kis-emulator", "--port", str(port), "--paused",
                                  "--rate", "1000000"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert emulator.stdout is not None and f"127.0.0.1:{port}" in emulator.stdout.readline()

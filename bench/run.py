@@ -185,7 +185,7 @@ def rate_limit_bench(result: dict[str, object]) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         session = write_bars(Path(tmp))
-        with SimulatorServer(data_dir=Path(tmp), tick_interval_s=0) as server:
+        with SimulatorServer(data_dir=Path(tmp), speed=0) as server:
             gateway = GrpcBrokerGateway(BrokerConfig.from_target(server.target, rate_limit=RateLimit(1_000_000)))
             gateway.connect()
             channel = open_channel(BrokerConfig.from_target(server.target))

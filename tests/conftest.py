@@ -69,7 +69,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0, what: str
 def simulator() -> Iterator[SimulatorServer]:
     """A fresh simulator per test (paper books start clean); the replay clock is stopped so
     tests drive it with ``simulator.step()``."""
-    with SimulatorServer(tick_interval_s=0) as server:
+    with SimulatorServer(speed=0) as server:
         yield server
 
 

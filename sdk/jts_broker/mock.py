@@ -73,7 +73,7 @@ class MockBrokerGateway(PaperGateway):
         accounts = config.accounts or (_DEFAULT_ACCOUNT,)
         session = _last_weekday(session_date or now_kst().date())
         daily = {symbol.code: daily_bars(symbol, price, seed, session) for symbol, price in MOCK_SYMBOLS}
-        market = BarMarket([s for s, _ in MOCK_SYMBOLS], daily, session_date=session)
+        market = BarMarket([s for s, _ in MOCK_SYMBOLS], daily, session, session, seed=seed)
         broker = PaperBroker(market, [Account(a.account_id, a.account_name, a.account_type) for a in accounts], initial_cash, order_id_prefix="MOCK")
         super().__init__(market, broker, config, RateLimiter(config.rate_limit_policy))
         self._lock = threading.Lock()
@@ -90,12 +90,10 @@ class MockBrokerGateway(PaperGateway):
         self._state.set(status, reason)
 
     def step(self) -> bool:
-        """Advance the mock session one step and match working orders; False at the close."""
+        """Move the mock's market clock to its next event (a new price, or a session boundary);
+        working orders are matched there. False once the day has ended."""
         with self._lock:
-            moved = self.market.advance()
-            if moved:
-                self.broker.on_market_step()
-            return moved
+            return self.market.advance()
 
     def stream_quotes(self, symbols: Iterable[str], *, resubscribe: bool = True) -> QuoteStream:
         """The mock's stream cannot break (there is no connection), so it never yields a gap; it

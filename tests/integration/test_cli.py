@@ -105,8 +105,8 @@ def test_demo_runs_the_main_job(capsys):
 
 def serve_and_query(data_dir: Path | None, *query: str) -> tuple[str, str]:
     port = free_port()
-    extra = ("--data-dir", str(data_dir)) if data_dir else ()
-    server = cli("serve", "--port", str(port), "--tick-interval", "0", *extra)
+    extra = ("--data-dir", str(data_dir), "--from", "2024-01-04") if data_dir else ()
+    server = cli("serve", "--port", str(port), "--paused", *extra)
     try:
         line = server.stdout.readline()  # printed once the port is bound
         assert f"127.0.0.1:{port}" in line, (line, server.stderr.read() if server.poll() is not None else "")
@@ -129,7 +129,7 @@ def test_serve_a_folder_of_csvs(tmp_path):
     out, err = serve_and_query(tmp_path, "candles", "123450", "--start", "2024-01-01", "--end", "2024-01-31")
     candles = json.loads(out)["items"]
     assert [c["close"] for c in candles[:2]] == ["1050", "1010"], err
-    # The latest day is the replayed session, still at its opening price.
+    # The replayed day (--from) is partial, still at its opening price; the days before are history.
     assert (candles[2]["time"], candles[2]["open"], candles[2]["close"]) == ("2024-01-04T00:00:00+09:00", "1010", "1010")
 
 
@@ -142,7 +142,7 @@ def test_serve_refuses_a_malformed_folder(tmp_path):
 
 def test_serve_refuses_a_port_in_use():
     port = free_port()
-    first = cli("serve", "--port", str(port), "--tick-interval", "0")
+    first = cli("serve", "--port", str(port), "--paused")
     try:
         assert str(port) in first.stdout.readline()
         second = cli("serve", "--port", str(port))
@@ -158,7 +158,7 @@ def test_limits_watch_sees_the_load_of_another_process(capsys, tmp_path):
     from jts_broker import RateLimit, RateLimitPolicy
     from jts_broker.server import SimulatorServer
 
-    with SimulatorServer(tick_interval_s=0, rate_limits=RateLimitPolicy.single(RateLimit(20))) as referee:
+    with SimulatorServer(speed=0, rate_limits=RateLimitPolicy.single(RateLimit(20))) as referee:
         host, port = referee.target.split(":")
         config = tmp_path / "jts-broker.toml"
         backend = f"sqlite:///{tmp_path / 'budget.sqlite'}"
@@ -183,7 +183,7 @@ def test_serve_emulates_a_brokers_limits_and_codes():
     from jts_broker import BrokerConfig, GrpcBrokerGateway, RateLimit, RateLimitExceeded, RetryPolicy
 
     port = free_port()
-    server = cli("serve", "--port", str(port), "--tick-interval", "0", "--emulate", "kiwoom")
+    server = cli("serve", "--port", str(port), "--paused", "--emulate", "kiwoom")
     try:
         line = server.stdout.readline()
         assert "queries 5/s" in line, line
@@ -200,7 +200,7 @@ def test_serve_emulates_a_brokers_limits_and_codes():
 
 def test_serve_with_lost_order_responses_still_places_each_order_once():
     port = free_port()
-    server = cli("serve", "--port", str(port), "--tick-interval", "0", "--drop-after-commit", "1", "--fault-seed", "1")
+    server = cli("serve", "--port", str(port), "--paused", "--drop-after-commit", "1", "--fault-seed", "1")
     try:
         assert "faults injected" in server.stdout.readline()
         target = ("--target", f"127.0.0.1:{port}")
@@ -227,7 +227,7 @@ def test_serve_with_tls_and_a_token_and_a_client_config(tmp_path):
         pem.write_to_path(str(tmp_path / "server.pem"), append=i > 0)
     port = free_port()
     env = {"JTS_BROKER_SERVE_TOKEN": "serve-secret"}
-    server = cli("serve", "--port", str(port), "--tick-interval", "0", "--tls-cert", str(tmp_path / "server.pem"),
+    server = cli("serve", "--port", str(port), "--paused", "--tls-cert", str(tmp_path / "server.pem"),
                  "--tls-key", str(tmp_path / "server.key"), env=env)
     try:
         banner = server.stdout.readline()

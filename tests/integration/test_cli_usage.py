@@ -165,7 +165,7 @@ def _lines(stream) -> queue.Queue:
 
 def test_stream_prints_quotes_and_gaps_until_ctrl_c():
     port = free_port()
-    server = cli("serve", "--port", str(port), "--tick-interval", "0.2")  # a moving market
+    server = cli("serve", "--port", str(port), "--speed", "60")  # a moving market: a new price every 0.25 s
     assert str(port) in server.stdout.readline()
     client = cli("--target", f"127.0.0.1:{port}", "--json", "stream", "005930", "000660")
     try:

@@ -64,10 +64,10 @@ class KisServer(GatewayServer):
 def simulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimulatorServer | KisServer]:
     """The gateway server of each backend, its replay clock stopped (tests step it)."""
     if request.param == "paper":
-        with SimulatorServer(tick_interval_s=0) as server:
+        with SimulatorServer(speed=0) as server:
             yield server
         return
-    with KisEmulator(env="real", tick_interval_s=0, rate_per_s=10_000) as emulator:
+    with KisEmulator(env="real", speed=0, rate_per_s=10_000) as emulator:
         server = KisServer(emulator, tmp_path)
         with server:
             yield server
@@ -100,7 +100,7 @@ def test_minute_candles_where_held(gateway, simulator):
     assert [b.time for b in bars] == sorted({b.time for b in bars})
     if is_kis(simulator):
         return  # KIS has every day's minutes: "not held" is the simulator's
-    with pytest.raises(InvalidRequest, match="held for"):
+    with pytest.raises(InvalidRequest, match=r"exist for .* only"):
         gateway.get_candles("005930", Timeframe.MINUTE_1, date(2024, 1, 2), date(2024, 1, 2))
 
 

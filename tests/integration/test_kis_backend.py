@@ -38,7 +38,7 @@ def kis_stack(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]
     """A KIS emulator process, a config naming it as a REST broker, and a gateway server process
     serving that broker: (the server's target, the config, the server process)."""
     emulator_port, server_port = free_port(), free_port()
-    emulator = cli("kis-emulator", "--port", str(emulator_port), "--tick-interval", "0", "--rate", "200")
+    emulator = cli("kis-emulator", "--port", str(emulator_port), "--paused", "--rate", "200")
     server = None
     try:
         wait_for_banner(emulator, f"127.0.0.1:{emulator_port}")

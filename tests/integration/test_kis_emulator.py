@@ -40,7 +40,7 @@ def kis_config(emulator: KisEmulator, folder: Path, **kwargs: object) -> KisConf
 
 @pytest.fixture
 def emulator() -> Iterator[KisEmulator]:
-    with KisEmulator(tick_interval_s=0, rate_per_s=1000) as emu:
+    with KisEmulator(speed=0, rate_per_s=1000) as emu:
         yield emu
 
 
@@ -77,7 +77,7 @@ def test_the_whole_flow_with_real_krx_prices(emulator: KisEmulator, tmp_path: Pa
 
 
 def test_calls_past_kis_rate_are_refused_with_egw00201(tmp_path: Path) -> None:
-    with KisEmulator(tick_interval_s=0, rate_per_s=2) as emulator, KisRestGateway(kis_config(emulator, tmp_path)) as gateway:
+    with KisEmulator(speed=0, rate_per_s=2) as emulator, KisRestGateway(kis_config(emulator, tmp_path)) as gateway:
         with pytest.raises(RateLimitExceeded) as caught:
             for _ in range(5):
                 gateway.check_health()
@@ -110,7 +110,7 @@ def test_four_processes_share_one_token(emulator: KisEmulator, tmp_path: Path) -
 def test_four_processes_of_eight_threads_on_one_app_key_get_no_egw00201(tmp_path: Path) -> None:
     # The emulator allows 20 calls a second per app key, as KIS's real domain does; the processes
     # share an 18/s budget in SQLite.
-    with KisEmulator(tick_interval_s=0, rate_per_s=20) as emulator:
+    with KisEmulator(speed=0, rate_per_s=20) as emulator:
         procs = [worker("load", emulator.url, str(tmp_path), "4") for _ in range(4)]
         reports = []
         for proc in procs:
@@ -123,7 +123,7 @@ def test_four_processes_of_eight_threads_on_one_app_key_get_no_egw00201(tmp_path
 
 def test_200_orders_with_15_percent_of_answers_lost_make_200_orders(tmp_path: Path) -> None:
     faults = Faults(drop_after_commit=0.15, seed=7)
-    with KisEmulator(tick_interval_s=0, rate_per_s=1000, faults=faults) as emulator:
+    with KisEmulator(speed=0, rate_per_s=1000, faults=faults) as emulator:
         config = kis_config(emulator, tmp_path, retry=RetryPolicy(max_attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05, budget_s=10.0),
                             settle_s=0.2)
         with KisRestGateway(config) as gateway:
@@ -140,7 +140,7 @@ def test_200_orders_with_15_percent_of_answers_lost_make_200_orders(tmp_path: Pa
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["killed", "interrupted"])
 def test_a_sender_stopped_before_the_answer_is_reconciled_by_the_next(tmp_path: Path, signum: int) -> None:
-    with KisEmulator(tick_interval_s=0, rate_per_s=1000) as emulator:
+    with KisEmulator(speed=0, rate_per_s=1000) as emulator:
         price = emulator.state.market.quote("005930").lower_limit
         emulator.state.faults = Faults(latency_s=30.0)  # the order is taken, its answer held back
         sender = worker("send", emulator.url, str(tmp_path), f"killed-1,{price}")
@@ -167,7 +167,7 @@ def test_a_sender_stopped_before_the_answer_is_reconciled_by_the_next(tmp_path: 
 
 
 def test_quotes_stream_over_the_websocket_feed_and_survive_a_break(tmp_path: Path) -> None:
-    with KisEmulator(tick_interval_s=0, rate_per_s=1000) as emulator:
+    with KisEmulator(speed=0, rate_per_s=1000) as emulator:
         emulator.state.ping_interval_s = 0.2
         emulator.state.feed_extra_fields = 3  # KIS appends fields over time: a client reads by position
         with KisRestGateway(kis_config(emulator, tmp_path)) as gateway:
@@ -209,7 +209,7 @@ def test_more_than_20_symbols_a_stream_are_refused(emulator: KisEmulator, tmp_pa
 @pytest.mark.parametrize("skew_s", [-30.0, 30.0], ids=["kis-behind", "kis-ahead"])
 def test_a_lost_answer_is_found_whatever_the_clocks_say(tmp_path: Path, skew_s: float) -> None:
     # KIS stamps orders on its own clock; the lookup places the send on it through KIS's Date header.
-    with KisEmulator(tick_interval_s=0, rate_per_s=1000, faults=Faults(drop_after_commit=1.0)) as emulator:
+    with KisEmulator(speed=0, rate_per_s=1000, faults=Faults(drop_after_commit=1.0)) as emulator:
         emulator.state.clock_skew_s = skew_s
         config = kis_config(emulator, tmp_path, timeouts=Timeouts(order_s=1.0), settle_s=0.2)
         with KisRestGateway(config) as gateway:
@@ -221,7 +221,7 @@ def test_a_lost_answer_is_found_whatever_the_clocks_say(tmp_path: Path, skew_s: 
 
 
 def test_threads_placing_one_client_order_id_at_once_send_it_once(tmp_path: Path) -> None:
-    with KisEmulator(tick_interval_s=0, rate_per_s=1000, faults=Faults(latency_s=0.3)) as emulator:
+    with KisEmulator(speed=0, rate_per_s=1000, faults=Faults(latency_s=0.3)) as emulator:
         with KisRestGateway(kis_config(emulator, tmp_path)) as gateway:
             price = gateway.get_quote("005930").lower_limit
             order = limit_order(ACCOUNT, "005930", Side.BUY, 1, price, client_order_id="raced")

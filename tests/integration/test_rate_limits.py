@@ -38,7 +38,7 @@ def test_creon_query_windows_hold_together_under_a_burst(tmp_path):
     # turning scheduling noise into refusals: the likely cause of one retried call on a 2-core CI run.
     policy = RateLimitPolicy.published(BrokerType.CREON)
     out = tmp_path / "stamps.txt"
-    with SimulatorServer(tick_interval_s=0, rate_limits=policy, broker_type=BrokerType.CREON) as referee:
+    with SimulatorServer(speed=0, rate_limits=policy, broker_type=BrokerType.CREON) as referee:
         worker = subprocess.run([sys.executable, "-m", "tests.integration.load_worker", referee.target, "memory", "creon", "0",
                                  str(time.time() + 2.0), "120", str(out), "--threads", "8", "--preset", BrokerType.CREON.value, "--calls", "75"],
                                 capture_output=True, text=True, timeout=120)
@@ -63,7 +63,7 @@ def test_creon_orders_have_their_own_budget():
 
 
 def test_the_simulator_answers_like_the_broker_when_a_client_overruns():
-    with SimulatorServer(tick_interval_s=0, rate_limits=RateLimitPolicy.published(BrokerType.KIWOOM), broker_type=BrokerType.KIWOOM) as referee:
+    with SimulatorServer(speed=0, rate_limits=RateLimitPolicy.published(BrokerType.KIWOOM), broker_type=BrokerType.KIWOOM) as referee:
         # A client with a far larger budget than the broker's: the broker must refuse.
         greedy = GrpcBrokerGateway(BrokerConfig.from_target(referee.target, rate_limit=RateLimit(1000), retry=RetryPolicy(max_attempts=1)))
         with pytest.raises(RateLimitExceeded) as info:

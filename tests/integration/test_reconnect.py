@@ -277,7 +277,7 @@ def test_stopping_while_health_streams_close_never_hangs():
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     for _ in range(5):
-        server = SimulatorServer(tick_interval_s=0).start()
+        server = SimulatorServer(speed=0).start()
         done = threading.Event()
 
         def churn(target: str = server.target, done: threading.Event = done) -> None:

@@ -22,7 +22,7 @@ B_ACCOUNTS = (Account("60000001-01", "B one", AccountType.PAPER), Account("60000
 
 @pytest.fixture
 def two_simulators():
-    with SimulatorServer(tick_interval_s=0) as a, SimulatorServer(tick_interval_s=0, accounts=B_ACCOUNTS) as b:
+    with SimulatorServer(speed=0) as a, SimulatorServer(speed=0, accounts=B_ACCOUNTS) as b:
         yield a, b
 
 

@@ -55,7 +55,7 @@ def _config(server: SimulatorServer, **kwargs) -> BrokerConfig:
 @pytest.fixture
 def secure_server(pki):
     tls = ServerTls(pki["server_chain"], pki["server_key"])
-    with SimulatorServer(tick_interval_s=0, tls=tls, token=TOKEN) as server:
+    with SimulatorServer(speed=0, tls=tls, token=TOKEN) as server:
         yield server
 
 
@@ -129,7 +129,7 @@ def test_a_server_certificate_from_another_ca_is_refused(secure_server, tmp_path
 
 def test_mutual_tls_needs_the_client_certificate(pki):
     tls = ServerTls(pki["server_chain"], pki["server_key"], client_ca=pki["ca_pem"])
-    with SimulatorServer(tick_interval_s=0, tls=tls) as server:
+    with SimulatorServer(speed=0, tls=tls) as server:
         with_cert = TlsConfig(root_certificates=pki["ca"], client_certificate=pki["client_cert"], client_key=pki["client_key"])
         with GrpcBrokerGateway(_config(server, tls=with_cert)) as gateway:
             assert gateway.get_quote("005930").price > 0

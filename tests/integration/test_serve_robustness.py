@@ -23,7 +23,10 @@ pytestmark = pytest.mark.integration
     ("--port", "99999", "expected a port 1-65535"),
     ("--port", "-1", "expected a port 1-65535"),
     ("--cash", "-5", "expected an amount of KRW >= 0"),
-    ("--tick-interval", "-1", "expected a number >= 0"),
+    ("--speed", "0", "expected a speed > 0"),
+    ("--speed", "-60", "expected a speed > 0"),
+    ("--speed", "inf", "expected a speed > 0"),
+    ("--from", "2025-13-01", "expected YYYY-MM-DD"),
     ("--latency-ms", "nan", "expected a number >= 0"),
 ])
 def test_serve_refuses_bad_options_in_one_line(capsys: pytest.CaptureFixture[str], option: str, value: str, says: str) -> None:
@@ -35,19 +38,19 @@ def test_serve_refuses_bad_options_in_one_line(capsys: pytest.CaptureFixture[str
 
 def test_a_session_date_the_data_cannot_replay_is_refused_naming_the_nearest_trading_days() -> None:
     with pytest.raises(ConfigurationError, match=r"2025-06-14 \(Saturday\) is not a trading day.*before it 2025-06-13 and after it 2025-06-16") as weekend:
-        SimulatorServer(session_date=date(2025, 6, 14), tick_interval_s=0)
+        SimulatorServer(start=date(2025, 6, 14), speed=0)
     assert weekend.value.code == "NOT_A_TRADING_DAY"
     with pytest.raises(ConfigurationError, match=r"2025-06-06 .*not a trading day"):  # Memorial Day
-        SimulatorServer(session_date=date(2025, 6, 6), tick_interval_s=0)
+        SimulatorServer(start=date(2025, 6, 6), speed=0)
     with pytest.raises(ConfigurationError, match="adjusted prices, history only") as old:
-        SimulatorServer(session_date=date(1999, 1, 4), tick_interval_s=0)
+        SimulatorServer(start=date(1999, 1, 4), speed=0)
     assert old.value.code == "HISTORY_ONLY"
-    with SimulatorServer(session_date=date(2025, 6, 13), tick_interval_s=0) as server:  # a trading day: served
+    with SimulatorServer(start=date(2025, 6, 13), speed=0) as server:  # a trading day: served
         assert server.market.session_date == date(2025, 6, 13)
 
 
 def test_a_listed_symbol_without_prices_says_so() -> None:
-    with SimulatorServer(tick_interval_s=0) as server, pytest.raises(SymbolNotFound, match=r"no price data for 000020 in this simulator \(\d+ symbols have data; add CSVs with --data-dir\)"):
+    with SimulatorServer(speed=0) as server, pytest.raises(SymbolNotFound, match=r"no price data for 000020 in this simulator \(\d+ symbols have data; add CSVs with --data-dir\)"):
         server.backend.get_quote("000020")
 
 

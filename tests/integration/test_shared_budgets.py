@@ -52,7 +52,7 @@ def redis_url(tmp_path_factory):
 @pytest.fixture
 def referee():
     """A simulator enforcing 20 queries/s like a broker (KIS error codes), counting refusals."""
-    with SimulatorServer(tick_interval_s=0, rate_limits=RateLimitPolicy.single(RateLimit(LIMIT)), broker_type=BrokerType.KIS) as server:
+    with SimulatorServer(speed=0, rate_limits=RateLimitPolicy.single(RateLimit(LIMIT)), broker_type=BrokerType.KIS) as server:
         yield server
 
 

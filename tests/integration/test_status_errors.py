@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def server():
     from jts_broker.server import SimulatorServer
 
-    with SimulatorServer(tick_interval_s=0) as s:
+    with SimulatorServer(speed=0) as s:
         yield s
 
 

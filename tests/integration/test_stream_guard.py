@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_streams_over_the_cap_are_refused_and_unary_calls_still_served() -> None:
-    with SimulatorServer(tick_interval_s=0, max_workers=6, max_streams=3) as server, grpc.insecure_channel(server.target) as channel:
+    with SimulatorServer(speed=0, max_workers=6, max_streams=3) as server, grpc.insecure_channel(server.target) as channel:
         stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
         streams = [stub.StreamQuotes(market_data_pb2.StreamQuotesRequest(symbols=["005930"]), timeout=30) for _ in range(3)]
         for stream in streams:
@@ -45,4 +45,4 @@ def test_streams_over_the_cap_are_refused_and_unary_calls_still_served() -> None
 
 def test_the_stream_cap_leaves_threads_for_unary_calls() -> None:
     with pytest.raises(ConfigurationError, match="max_streams"):
-        SimulatorServer(tick_interval_s=0, max_workers=4, max_streams=4)
+        SimulatorServer(speed=0, max_workers=4, max_streams=4)

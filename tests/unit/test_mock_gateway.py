@@ -103,7 +103,8 @@ def test_quote_stream_walks_the_session_to_the_close(mock):
     with mock.stream_quotes(["005930"]) as stream:
         prices = [q.price for q in stream]
     bar = mock.market.session_candle("005930")
-    assert prices[0] == bar.open and prices[-1] == bar.close and len(prices) == mock.market.steps
+    # one quote at the start, then one per event of the market clock until the day ends
+    assert prices[0] == bar.open and prices[-1] == bar.close and len(prices) == mock.market.step + 1 and mock.market.clock.ended
 
 
 def test_mock_status_listeners_outages_and_client_order_id_lookup():

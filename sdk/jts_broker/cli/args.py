@@ -64,3 +64,26 @@ def cash_arg(text: str) -> Decimal:
 def nonnegative_arg(text: str) -> float:
     """A number >= 0 (seconds, milliseconds)."""
     return _number(text, 0.0, sys.float_info.max, "a number >= 0")
+
+
+def speed_arg(text: str) -> float:
+    """Market seconds per real second, > 0."""
+    return _number(text, math.nextafter(0.0, 1.0), sys.float_info.max, "a speed > 0 (market seconds per real second)")
+
+
+DEFAULT_SPEED = 60.0
+"""A market minute per real second: a trading day in about 7 minutes, prices moving 4 times a second."""
+DEFAULT_REPLAY_DAYS = 20
+"""Without --from, the simulator replays the last 20 trading days of its data (about a month)."""
+
+
+def add_replay_args(parser: argparse.ArgumentParser) -> None:
+    """The options of a replayed paper market (serve, kis-emulator)."""
+    r = parser.add_argument_group("the replayed market (market clock)")
+    r.add_argument("--from", "--session-date", dest="start", type=date_arg, metavar="YYYY-MM-DD",
+                   help=f"first trading day to replay (default: the last {DEFAULT_REPLAY_DAYS} trading days of the data)")
+    r.add_argument("--to", dest="end", type=date_arg, metavar="YYYY-MM-DD", help="last day to replay (default: the last day of the data)")
+    r.add_argument("--speed", type=speed_arg, default=DEFAULT_SPEED, metavar="N",
+                   help="market seconds per real second, > 0: 1 is real time, 60 a market minute a second (default: %(default)g)")
+    r.add_argument("--paused", action="store_true", help="start with the clock still (move it with `jts-broker sim`, which needs --control)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the synthetic intraday paths: the same seed replays the same prices (default: 0)")

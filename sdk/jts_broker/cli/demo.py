@@ -3,7 +3,7 @@
 Starts the simulator in-process on a free loopback port, connects ``GrpcBrokerGateway`` to it
 and walks through what a trading script does: find a symbol, read candles and a quote, check the
 paper balance, buy (filled), look at positions, place an order away from the market and cancel
-it, list orders, show the rate-limit budget the calls drew from and the order journal that
+it, list orders, move the market clock with the control service and watch a resting order fill, show the rate-limit budget the calls drew from and the order journal that
 recorded every order, and restart the server under the connected gateway to show it reconnect
 by itself. It writes nothing outside a temporary folder (the journal lives there), so any user
 can run it.
@@ -13,25 +13,30 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
 
 from jts_broker import BrokerConfig, ConnectionStatus, GrpcBrokerGateway, OrderStatus, Side, Timeframe, limit_order
+from jts_broker.client.simulator_control import SimulatorControl
 from jts_broker.domain import krx
+from jts_broker.domain.timeutil import KST
 from jts_broker.server import SimulatorServer
 
 from .render import record, table
+from .sim import clock_line
 
 CODE = "005930"
 
 
 def run(console: Console) -> None:
-    with SimulatorServer(tick_interval_s=0) as server, tempfile.TemporaryDirectory(prefix="jts-demo-") as scratch:
-        console.print(f"[bold]Simulator[/] serving real KRX prices on {server.target} "
-                      f"(replayed session {server.market.session_date}, {len(server.market.symbols()):,} listed symbols)\n")
+    with (SimulatorServer(speed=0, control=True) as server, SimulatorControl(server.target) as control,
+          tempfile.TemporaryDirectory(prefix="jts-demo-") as scratch):
+        console.print(f"[bold]Simulator[/] serving real KRX prices on {server.target}, {len(server.market.symbols()):,} listed symbols; "
+                      f"market clock: {clock_line(control.clock())}\n")
         journal = Path(scratch) / "order-journal.sqlite"
         with GrpcBrokerGateway(BrokerConfig.from_target(server.target, order_journal=journal)) as gateway:
             found = gateway.get_symbols("삼성전자")
@@ -63,15 +68,23 @@ def run(console: Console) -> None:
             console.print(f"7. Limit buy 5 x {CODE} at {low_bid:,} (below the market): {working.status.value}; "
                           f"cancelled: {cancelled.status.value}\n")
 
+            dip = krx.previous_tick(quote.price)
+            resting = gateway.place_order(limit_order(account, CODE, Side.BUY, 3, dip))
+            state = control.advance(to=datetime.combine(server.market.session_date, dt_time(15, 25), tzinfo=KST))
+            filled = gateway.get_order_status(resting.order_id)
+            console.print(f"8. Limit buy 3 x {CODE} at {dip:,} (a tick under the market): {resting.status.value}; clock advanced "
+                          f"(`jts-broker sim advance --to ...`) to {clock_line(state)}: {filled.status.value}"
+                          f"{f' at {filled.average_fill_price:,}' if filled.average_fill_price else ''}\n")
+
             orders = gateway.list_orders(account)
-            console.print(table("8. Today's orders", orders, ["order_id", "side", "quantity", "price", "status", "filled_quantity", "average_fill_price"],
+            console.print(table("9. Today's orders", orders, ["order_id", "side", "quantity", "price", "status", "filled_quantity", "average_fill_price"],
                                 numeric=["quantity", "price", "filled_quantity", "average_fill_price"]))
 
             recorded = gateway.order_journal.entries() if gateway.order_journal else []
-            console.print(f"9. Order journal {journal.name}: {len(recorded)} orders written down before they left, "
+            console.print(f"10. Order journal {journal.name}: {len(recorded)} orders written down before they left, "
                           f"{len(gateway.unresolved_orders())} unresolved (a crashed run's would be settled by the next connect())")
             usage = gateway.rate_limiter.usage()
-            console.print(f"10. Rate limit ({gateway.config.broker_type.value.upper()} budget {gateway.rate_limiter.rate_limit}): "
+            console.print(f"11. Rate limit ({gateway.config.broker_type.value.upper()} budget {gateway.rate_limiter.rate_limit}): "
                           f"{usage.total} calls made, {usage.used}/{usage.limit} in the last {usage.window_s:g} s window, "
                           f"{usage.waiting} waiting")
             latency_ms = gateway.check_health() * 1000
@@ -83,7 +96,7 @@ def run(console: Console) -> None:
             # Listeners are told on the gateway's status thread: wait until ours has heard it too.
             while (gateway.status is not ConnectionStatus.CONNECTED or changes[-1] != "connected") and time.monotonic() < deadline:
                 time.sleep(0.01)
-            console.print(f"11. Health check {latency_ms:.1f} ms; server restarted: status {' -> '.join(changes)}; "
+            console.print(f"12. Health check {latency_ms:.1f} ms; server restarted: status {' -> '.join(changes)}; "
                           f"reads resumed by themselves (quote {after.price:,})")
             if bought.status is not OrderStatus.FILLED or cancelled.status is not OrderStatus.CANCELLED:
                 raise SystemExit(f"demo failed: buy {bought.status.value}, cancel {cancelled.status.value}")

@@ -10,8 +10,9 @@ from typing import Any
 
 from jts_broker.domain.errors import ConfigurationError
 
-from .args import cash_arg, date_arg, fraction_arg, nonnegative_arg, port_arg
+from .args import add_replay_args, cash_arg, fraction_arg, nonnegative_arg, port_arg
 from .serve import run_until_signalled
+from .sim import clock_line, replay_market
 
 INSTALL = 'pip install "jts-broker[emulator]"'
 
@@ -23,8 +24,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--env", choices=["paper", "real"], default="paper", help="which domain's transaction ids to speak (default: %(default)s)")
     s.add_argument("--account", action="append", default=[], metavar="CANO-PRDT", help="account number (repeatable; default 50000001-01)")
     s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files; default: bundled KRX data")
-    s.add_argument("--session-date", type=date_arg, help="trading date to replay (default: the latest in the data)")
-    s.add_argument("--tick-interval", type=nonnegative_arg, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
+    add_replay_args(s)
     s.add_argument("--cash", type=cash_arg, default=Decimal(100_000_000), help="starting cash per account, KRW (default: 100,000,000)")
     s.add_argument("--rate", type=int, metavar="N", help="calls a second per app key before EGW00201 (default: KIS's, 20 real / 2 paper)")
     f = s.add_argument_group("fault injection")
@@ -42,13 +42,15 @@ def run(args: argparse.Namespace) -> int:
     if args.rate is not None and args.rate < 1:
         raise ConfigurationError(f"--rate must be >= 1 call a second, got {args.rate}")
     faults = Faults(drop_after_commit=args.drop_after_commit, latency_s=args.latency_ms / 1000, error_5xx=args.error_5xx, seed=args.fault_seed)
+    market = replay_market(args)
     emulator = KisEmulator(args.host, args.port, env=args.env, accounts=tuple(args.account) or (DEFAULT_ACCOUNT,), rate_per_s=args.rate,
-                           data_dir=args.data_dir, session_date=args.session_date, initial_cash=args.cash, tick_interval_s=args.tick_interval,
-                           faults=faults)
+                           market=market, initial_cash=args.cash, speed=args.speed, faults=faults)
+    if args.paused:
+        emulator.runner.pause()
     emulator.start()
     state = emulator.state
     # One plain line: scripts wait for it to know the port is bound.
-    banner = (f"jts-broker KIS emulator ({args.env}) on {emulator.url}: replayed session {state.market.session_date}, "
+    banner = (f"jts-broker KIS emulator ({args.env}) on {emulator.url}: {clock_line(emulator.runner.state())}, "
           f"accounts {', '.join(a.account_id for a in state.broker.accounts())}, {state.rate_per_s} calls/s per app key"
           f"{', faults injected' if (faults.drop_after_commit or faults.latency_s or faults.error_5xx) else ''}. "
           f"Point a broker's base_url at it. Ctrl-C stops.")

@@ -31,7 +31,7 @@ from jts_broker.client.config_file import CONFIG_ENV, find_config, load_settings
 from jts_broker.client.registry import default_gateway
 from jts_broker.domain.gateway import IBrokerGateway
 
-from . import cache, commands, demo, kis_emulator, serve, status
+from . import cache, commands, demo, kis_emulator, serve, sim, status
 from .args import date_arg, krw_arg
 from .render import console
 
@@ -120,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
     status.add_parsers(sub, common)
     cache.add_parser(sub, common)
+    sim.add_parser(sub, common)
 
     s = client("limits", "rate-limit budgets and their usage (--watch: live bars)")
     s.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
@@ -211,6 +212,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "kis-emulator":
         return kis_emulator.run(args)
+    if args.command == "sim":
+        return sim.run(args, _config(args))
     gateway = _gateway(args)
     try:
         return commands.COMMANDS[args.command](args, gateway)

@@ -18,7 +18,8 @@ from jts_broker.domain.enums import AccountType, BrokerType
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.policies import RateLimitPolicy
 
-from .args import cash_arg, date_arg, fraction_arg, nonnegative_arg, port_arg
+from .args import add_replay_args, cash_arg, fraction_arg, nonnegative_arg, port_arg
+from .sim import clock_line, replay_market
 
 if TYPE_CHECKING:
     from jts_broker.kis import KisRestGateway
@@ -45,8 +46,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     s.add_argument("--port", type=port_arg, default=50551, help="port 1-65535 (default: %(default)s; 0 picks a free one)")
     s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files (date,open,high,low,close,volume); default: bundled KRX data")
-    s.add_argument("--session-date", type=date_arg, help="trading date to replay (default: the latest in the data)")
-    s.add_argument("--tick-interval", type=nonnegative_arg, default=1.0, metavar="S", help="seconds per replay step; 0 freezes prices (default: %(default)s)")
+    add_replay_args(s)
+    s.add_argument("--control", action="store_true", help="serve the SimulatorControl service (clock, pause, advance, reset: `jts-broker sim`)")
     s.add_argument("--cash", type=cash_arg, default=Decimal(100_000_000), help="starting cash per paper account, KRW >= 0 (default: 100,000,000)")
     s.add_argument("--emulate", choices=[b.value for b in BrokerType], default="mock",
                    help="broker whose rate limits and error codes to enforce (default: mock, no limits)")
@@ -94,11 +95,13 @@ def run(args: argparse.Namespace) -> int:
         banner = (f"jts-broker gateway serving on {server.target}: KIS {backend.kis.kis_env.value} account {backend.kis.account} "
                   f"at {backend.kis.url}, rate limits: {backend.rate_limiter.policy}, {extras}. Ctrl-C stops.")
     else:
-        simulator = SimulatorServer(args.host, args.port, data_dir=args.data_dir, session_date=args.session_date, initial_cash=args.cash,
-                                    tick_interval_s=args.tick_interval, rate_limits=limits, broker_type=emulate, faults=faults, tls=tls,
-                                    token=args.token or None)
+        simulator = SimulatorServer(args.host, args.port, market=replay_market(args), initial_cash=args.cash, speed=args.speed, control=args.control,
+                                    rate_limits=limits, broker_type=emulate, faults=faults, tls=tls, token=args.token or None)
+        if args.paused:
+            simulator.runner.pause()
         server = simulator.start()
-        banner = (f"jts-broker simulator serving on {server.target}: replayed session {simulator.market.session_date}, "
+        banner = (f"jts-broker simulator serving on {server.target}: {clock_line(simulator.runner.state())}"
+                  f"{', control service on' if args.control else ''}, "
                   f"{len(simulator.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in simulator.broker.accounts())}, "
                   f"rate limits: {limits or 'none'}, {extras}. Ctrl-C stops.")
     try:

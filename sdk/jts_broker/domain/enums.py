@@ -115,3 +115,16 @@ class JournalState(StrEnum):
     @property
     def is_resolved(self) -> bool:
         return self in (JournalState.PLACED, JournalState.REJECTED, JournalState.NOT_PLACED)
+
+
+class MarketPhase(StrEnum):
+    """Where the trading day is (KRX regular session; hours in :func:`jts_broker.domain.krx.session_hours`)."""
+
+    OPENING_AUCTION = "opening_auction"
+    """08:30-09:00: orders are collected for the opening single-price auction; nothing trades."""
+    CONTINUOUS = "continuous"
+    """09:00-15:20: continuous trading."""
+    CLOSING_AUCTION = "closing_auction"
+    """15:20-15:30: orders are collected for the closing single-price auction; nothing trades."""
+    CLOSED = "closed"
+    """Outside the regular session (before 08:30, after 15:30, a day without trading)."""

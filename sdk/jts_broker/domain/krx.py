@@ -8,12 +8,16 @@ that day; ``on=None`` applies today's. Sources:
 - Daily price limit (가격제한폭): +-30% of the previous close since 2015-06-15 (+-15% before);
   KONEX +-15%; the upper limit is rounded down and the lower limit up to the tick grid at those
   prices.
+- Sessions (정규시장): opening auction 08:30-09:00, continuous trading 09:00-15:20, closing
+  auction 15:20-15:30 since KRX extended the regular session by 30 minutes on 2016-08-01 (before:
+  continuous until 14:50, closing auction 14:50-15:00) (:func:`session_hours`).
 - Sell-side securities transaction tax (증권거래세, including the special tax for rural
-  development on KOSPI), by year of the trade date.
+  development on KOSPI), by date of the trade (:func:`sell_tax_rate`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -78,13 +82,37 @@ def limit_rate(market: Market = Market.KOSPI, on: date | None = None) -> Decimal
 BOARD_LOT = 1
 """Shares per board lot on KRX."""
 
-OPENING_AUCTION = (time(8, 30), time(9, 0))
-CONTINUOUS_SESSION = (time(9, 0), time(15, 20))
-CLOSING_AUCTION = (time(15, 20), time(15, 30))
-"""Regular session phases in Asia/Seoul: (start, end)."""
+SESSION_EXTENDED = date(2016, 8, 1)
+"""KRX closed the regular session at 15:30 from this date (15:00 before)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHours:
+    """The regular session of one trading day, wall-clock times in Asia/Seoul."""
+
+    opening_auction: time
+    """Orders for the opening single-price auction are taken from here."""
+    open: time
+    """The opening auction executes (the day's first price) and continuous trading starts."""
+    closing_auction: time
+    """Continuous trading stops; orders are collected for the closing single-price auction."""
+    close: time
+    """The closing auction executes at the day's closing price; the regular session ends."""
+
+
+_HOURS_SINCE_2016_08_01 = SessionHours(time(8, 30), time(9, 0), time(15, 20), time(15, 30))
+_HOURS_BEFORE = SessionHours(time(8, 30), time(9, 0), time(14, 50), time(15, 0))
+
+
+def session_hours(on: date) -> SessionHours:
+    """The regular session's hours on ``on`` (see the module docstring for the source). Days KRX
+    opened late (the college entrance exam day opens at 10:00) are not in this table."""
+    return _HOURS_SINCE_2016_08_01 if on >= SESSION_EXTENDED else _HOURS_BEFORE
 
 # (first effective date, {market: rate}) in ascending order of date. ETFs are exempt.
 _SELL_TAX: tuple[tuple[date, dict[Market, Decimal]], ...] = (
+    (date.min, {Market.KOSPI: Decimal("0.0030"), Market.KOSDAQ: Decimal("0.0030"), Market.KONEX: Decimal("0.0030")}),
+    (date(2019, 6, 3), {Market.KOSPI: Decimal("0.0025"), Market.KOSDAQ: Decimal("0.0025"), Market.KONEX: Decimal("0.0010")}),
     (date(2021, 1, 1), {Market.KOSPI: Decimal("0.0023"), Market.KOSDAQ: Decimal("0.0023"), Market.KONEX: Decimal("0.0010")}),
     (date(2023, 1, 1), {Market.KOSPI: Decimal("0.0020"), Market.KOSDAQ: Decimal("0.0020"), Market.KONEX: Decimal("0.0010")}),
     (date(2024, 1, 1), {Market.KOSPI: Decimal("0.0018"), Market.KOSDAQ: Decimal("0.0018"), Market.KONEX: Decimal("0.0010")}),
@@ -156,13 +184,14 @@ def price_limits(previous_close: Decimal, security_type: SecurityType = Security
 def sell_tax_rate(trade_date: date, market: Market, security_type: SecurityType = SecurityType.STOCK) -> Decimal:
     """Sell-side transaction tax as a fraction of the sale amount, for a trade on ``trade_date``.
 
-    KOSPI includes the 0.15% special tax for rural development. ETFs are exempt (0). Rates:
-    2021-22 KOSPI/KOSDAQ 0.23%; 2023 0.20%; 2024 0.18%; 2025 0.15%; from 2026 0.20%;
-    KONEX 0.10% throughout. Trades before 2021 use the 2021 rates.
+    KOSPI's rate is 0.15% special tax for rural development (농어촌특별세) plus the securities
+    transaction tax; ETFs are exempt (0). Rates (KOSPI and KOSDAQ alike): 0.30% until 2019-06-02;
+    0.25% from 2019-06-03; 0.23% in 2021-22; 0.20% in 2023; 0.18% in 2024; 0.15% in 2025; 0.20%
+    from 2026. KONEX: 0.30% until 2019-06-02, 0.10% since.
     """
     if security_type is not SecurityType.STOCK:
         return Decimal(0)
-    rates = _SELL_TAX[0][1]
+    rates: dict[Market, Decimal] = {}
     for effective, table in _SELL_TAX:
         if trade_date >= effective:
             rates = table

@@ -2,19 +2,30 @@
 
 Rules (KRX unless said otherwise):
 - Checks before acceptance, in order: the account exists (AccountNotFound); the order is
-  well-formed and carries a client order id (InvalidRequest, see ``check_order``); the symbol is listed (SymbolNotFound). Then,
-  recorded as a REJECTED order with an id and raised as OrderRejected: the symbol trades in the
-  session (NO_SESSION), the price is on the tick grid (TICK_SIZE) and inside the daily limits
+  well-formed and carries a client order id (InvalidRequest, see ``check_order``); the symbol is
+  listed (SymbolNotFound). Then, recorded as a REJECTED order with an id and raised as
+  OrderRejected: the market is in session, 08:30-15:30 of a trading day (MARKET_CLOSED); IOC and
+  FOK are not taken during the auctions (TIME_IN_FORCE_NOT_ALLOWED); the symbol trades today
+  (NO_SESSION); the price is on the tick grid (TICK_SIZE) and inside the daily limits
   (PRICE_LIMIT), buying power covers price x quantity plus commission (market buys are reserved
   at the upper limit: INSUFFICIENT_BUYING_POWER), sellable shares cover a sell
   (INSUFFICIENT_QUANTITY). Short selling is not allowed.
 - Deduplication: a client order id seen before in the account returns the first order
   (``duplicate=True``; a rejected one is raised again); with different parameters it raises
   DuplicateClientOrderId. Nothing is ever created twice.
-- Fills: a buy executes at the ask when it is at or below the limit (market: always), a sell at
-  the bid when at or above the limit, each up to the depth shown at the touch, which the orders
-  of one replay step share in time priority. What does not fill works on (DAY) and is matched
-  again on every step; IOC cancels the rest at once; FOK fills completely or is cancelled.
+- Fills, at the events of the market clock (:mod:`jts_broker.paper.clock`):
+  - orders placed during the opening auction (08:30-09:00) or the closing auction (15:20-15:30)
+    wait for it; the auction fills every order whose limit allows (market orders: all) at the
+    single printed price, the day's open or close; working orders of continuous trading take
+    part in the closing auction too;
+  - in continuous trading a marketable order (market, or a limit at or through the touch) fills
+    at the touch: a buy at the ask, a sell at the bid, never worse than its limit; a limit resting
+    away from the touch fills at its own price once the path trades at or through it (never
+    better because the path jumped past it);
+  - each fill takes at most ``participation`` x the size shown at the touch, which the orders of
+    one event share in time priority: a large order fills in parts, event after event;
+  - DAY orders still working after the closing auction expire (EXPIRED, reason given); IOC
+    cancels what does not fill at once; FOK fills completely or is cancelled.
 - Money: commission ``commission_rate`` of each fill's amount, and on sells the transaction tax
   of the session date (``krx.sell_tax_rate``), each rounded down to the won. Average prices
   exclude fees; realized P&L is net of both commissions and the tax. Cash moves at once
@@ -27,11 +38,12 @@ import itertools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from jts_broker.domain import krx
-from jts_broker.domain.enums import OrderStatus, OrderType, SecurityType, Side, TimeInForce
-from jts_broker.domain.errors import AccountNotFound, DuplicateClientOrderId, OrderNotFound, OrderRejected
+from jts_broker.domain.enums import MarketPhase, OrderStatus, OrderType, SecurityType, Side, TimeInForce
+from jts_broker.domain.errors import AccountNotFound, ConfigurationError, DuplicateClientOrderId, OrderNotFound, OrderRejected
 from jts_broker.domain.orders import check_order, is_same_order
 from jts_broker.domain.trading import Account, Balance, Order, OrderRequest, OrderResult, Position
 
@@ -81,6 +93,7 @@ class _Working:
     commission: Decimal = Decimal(0)
     tax: Decimal = Decimal(0)
     reserved: Decimal = Decimal(0)  # cash held for the unfilled rest of a buy
+    marketable: bool = False  # at its last match its limit was at or through the touch
     reject_code: str = ""
     reject_reason: str = ""
     updated: object = None
@@ -110,11 +123,15 @@ class PaperBroker:
         initial_cash: starting cash of each account, KRW.
         commission_rate: fraction of each fill's amount charged as commission.
         order_id_prefix: prefix of the order ids this broker assigns.
+        participation: fraction (0-1] of the size shown at the touch one event's fills may take.
     """
 
     def __init__(self, market: BarMarket, accounts: Iterable[Account], initial_cash: Decimal = Decimal(100_000_000),
-                 commission_rate: Decimal = DEFAULT_COMMISSION_RATE, order_id_prefix: str = "SIM") -> None:
+                 commission_rate: Decimal = DEFAULT_COMMISSION_RATE, order_id_prefix: str = "SIM", participation: float = 1.0) -> None:
+        if not 0 < participation <= 1:
+            raise ConfigurationError(f"participation must be in (0, 1], got {participation}", code="INVALID_PARTICIPATION")
         self.market = market
+        self.participation = participation
         self.commission_rate = commission_rate
         self._books = {a.account_id: _Book(a, Decimal(initial_cash)) for a in sorted(accounts, key=lambda a: a.account_id)}
         self._orders: dict[str, _Working] = {}
@@ -122,6 +139,7 @@ class PaperBroker:
         self._prefix = order_id_prefix
         self._lock = threading.RLock()
         self._consumed: dict[tuple[str, Side, int], int] = {}  # depth used per (symbol, side, step)
+        market.clock.subscribe(self.on_event)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -204,7 +222,8 @@ class PaperBroker:
             if rejection:
                 working.status, (working.reject_code, working.reject_reason) = OrderStatus.REJECTED, rejection
                 raise OrderRejected(rejection[1], code=rejection[0], order_id=working.order_id)
-            self._match(working, immediate=True)
+            if self.market.clock.phase is MarketPhase.CONTINUOUS:
+                self._match(working, immediate=True)
             return OrderResult(working.snapshot())
 
     def _duplicate(self, working: _Working, request: OrderRequest) -> OrderResult:
@@ -218,6 +237,12 @@ class PaperBroker:
 
     def _check(self, book: _Book, working: _Working, security_type: SecurityType) -> tuple[str, str] | None:
         r = working.request
+        phase = self.market.clock.phase
+        if phase is MarketPhase.CLOSED:
+            return "MARKET_CLOSED", (f"the market is closed at {self.market.now():%Y-%m-%d %H:%M} KST: orders are taken from 08:30 to 15:30 "
+                                     f"of a trading day" + (" (the replay has ended)" if self.market.clock.ended else ""))
+        if phase is not MarketPhase.CONTINUOUS and r.time_in_force is not TimeInForce.DAY:
+            return "TIME_IN_FORCE_NOT_ALLOWED", f"{r.time_in_force.value.upper()} orders are not taken during the {phase.value.replace('_', ' ')} (KRX)"
         if not self.market.is_trading(r.symbol):
             return "NO_SESSION", f"{r.symbol} does not trade on {self.market.session_date} (halted, delisted or not yet listed)"
         quote = self.market.quote(r.symbol)
@@ -247,6 +272,14 @@ class PaperBroker:
     def _with_commission(self, amount: Decimal) -> Decimal:
         return amount + _floor_won(amount * self.commission_rate)
 
+    def reset(self, cash: Decimal) -> None:
+        """Every account back to ``cash`` with no holdings, orders or P&L (order ids go on
+        counting, so an id is never reused)."""
+        with self._lock:
+            self._books = {i: _Book(b.account, Decimal(cash)) for i, b in self._books.items()}
+            self._orders.clear()
+            self._consumed.clear()
+
     def cancel(self, order_id: str) -> Order:
         """Cancel the unfilled rest. OrderRejected (ORDER_NOT_CANCELLABLE) when already final."""
         with self._lock:
@@ -262,30 +295,71 @@ class PaperBroker:
         working.reserved = Decimal(0)
         working.updated = self.market.now()
 
-    def on_market_step(self) -> None:
-        """Match every working order against the current quotes (call after ``market.advance()``)."""
+    def on_event(self, moment: datetime) -> None:
+        """Match working orders at a clock event (the broker listens to its market's clock): the
+        opening auction at the open print, resting orders at every price of continuous trading,
+        the closing auction at the close print, after which day orders expire."""
+        hours = krx.session_hours(moment.date())
+        t = moment.timetz().replace(tzinfo=None)
         with self._lock:
-            for working in list(self._orders.values()):
-                if not working.status.is_final:
-                    self._match(working, immediate=False)
+            self._consumed.clear()  # the liquidity of earlier events is gone
+            working = [w for w in self._orders.values() if not w.status.is_final]
+            if t == hours.open or t == hours.close:
+                for w in working:
+                    self._auction(w)
+                if t == hours.close:
+                    for w in working:
+                        if not w.status.is_final:
+                            w.reject_code, w.reject_reason = "EXPIRED", f"day order expired at the close of {moment.date()} ({hours.close:%H:%M})"
+                            self._finish(w, OrderStatus.EXPIRED)
+            elif hours.open < t < hours.closing_auction:
+                for w in working:
+                    self._match(w, immediate=False)
+
+    def _liquidity(self, working: _Working, quote_size: int) -> tuple[tuple[str, Side, int], int]:
+        r = working.request
+        key = (r.symbol, r.side, self.market.step)
+        return key, max(0, int(quote_size * self.participation) - self._consumed.get(key, 0))
+
+    def _take(self, working: _Working, key: tuple[str, Side, int], quantity: int, price: Decimal) -> None:
+        if quantity:
+            self._consumed[key] = self._consumed.get(key, 0) + quantity
+            self._fill(working, quantity, price)
+        if working.remaining == 0:
+            self._finish(working, OrderStatus.FILLED)
+
+    def _auction(self, working: _Working) -> None:
+        """A single-price auction: the order fills at the printed price when its limit allows."""
+        r = working.request
+        quote = self.market.quote(r.symbol)
+        price = quote.price
+        if r.order_type is OrderType.LIMIT and (r.price < price if r.side is Side.BUY else r.price > price):  # type: ignore[operator]
+            return
+        working.marketable = True  # what the auction leaves unfilled meets the touch next
+        key, available = self._liquidity(working, quote.ask_size if r.side is Side.BUY else quote.bid_size)
+        self._take(working, key, min(working.remaining, available), price)
 
     def _match(self, working: _Working, immediate: bool) -> None:
+        """Continuous trading. A marketable order (a market order, or a limit at or through the
+        touch) fills at the touch, never worse than its limit; a resting limit fills at its own
+        price once the path trades at or through it (never better because a step jumped)."""
         r = working.request
         quote = self.market.quote(r.symbol)
         buy = r.side is Side.BUY
         touch = quote.ask if buy else quote.bid
-        marketable = r.order_type is OrderType.MARKET or (touch <= r.price if buy else touch >= r.price)  # type: ignore[operator]
-        key = (r.symbol, r.side, self.market.step)
-        available = (quote.ask_size if buy else quote.bid_size) - self._consumed.get(key, 0)
-        quantity = min(working.remaining, max(0, available)) if marketable else 0
+        limit = r.price
+        marketable = limit is None or (touch <= limit if buy else touch >= limit)
+        if immediate or working.marketable:
+            price: Decimal | None = touch if marketable else None
+        else:  # it rested away from the touch: the path must trade at or through its limit
+            price = limit if (quote.price <= limit if buy else quote.price >= limit) else None  # type: ignore[operator]
+        working.marketable = marketable
+        key, available = self._liquidity(working, quote.ask_size if buy else quote.bid_size)
+        quantity = min(working.remaining, available) if price is not None else 0
         if r.time_in_force is TimeInForce.FOK and quantity < working.remaining:
             quantity = 0
-        if quantity:
-            self._consumed[key] = self._consumed.get(key, 0) + quantity
-            self._fill(working, quantity, touch)
-        if working.remaining == 0:
-            self._finish(working, OrderStatus.FILLED)
-        elif immediate and r.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+        self._take(working, key, quantity, price or touch)
+        if immediate and not working.status.is_final and r.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             self._finish(working, OrderStatus.CANCELLED)
 
     def _fill(self, working: _Working, quantity: int, price: Decimal) -> None:

@@ -120,11 +120,17 @@ def check_session_date(day: date, trading_days: set[date], *, bundled: bool) -> 
                              + (f"; the nearest are {nearest}" if nearest else ""), code="NOT_A_TRADING_DAY")
 
 
-def load_market(data_dir: Path | None = None, session_date: date | None = None, steps_per_leg: int = 4) -> BarMarket:
-    """The market of ``data_dir`` (a folder of ``<code>.csv`` daily files), or the bundled data.
+def load_market(data_dir: Path | None = None, start: date | None = None, end: date | None = None, *, seed: int = 0,
+                last_days: int = 1) -> BarMarket:
+    """The market of ``data_dir`` (a folder of ``<code>.csv`` daily files), or the bundled data,
+    replaying the trading days ``start`` to ``end`` (``end`` may be any date on or after
+    ``start``; default the last day of the data). Without ``start``, the replay covers the last
+    ``last_days`` trading days of the data (or of the days up to ``end``).
 
     Raises:
-        ConfigurationError: a missing folder, a folder with no daily CSV, or a malformed file.
+        ConfigurationError: a missing folder, a folder with no daily CSV, a malformed file, a
+            ``start`` that cannot be a session (see :func:`check_session_date`), or ``end``
+            before ``start`` (INVALID_RANGE).
     """
     listing = load_listing(BUNDLED / "listing.csv")
     if data_dir is None:
@@ -147,6 +153,13 @@ def load_market(data_dir: Path | None = None, session_date: date | None = None, 
         bars.sort(key=lambda c: c.time)
     for code in daily:
         listing.setdefault(code, Symbol(code, code, Market.KOSPI, SecurityType.STOCK))
-    if session_date is not None:
-        check_session_date(session_date, {bar.day for bars in daily.values() for bar in bars}, bundled=data_dir is None)
-    return BarMarket(listing.values(), daily, session_date=session_date, minute=minute, steps_per_leg=steps_per_leg)
+    days = {bar.day for bars in daily.values() for bar in bars}
+    if start is None:
+        before_end = sorted(d for d in days if end is None or d <= end) or sorted(days)
+        start = before_end[max(0, len(before_end) - max(1, last_days))]
+    else:
+        check_session_date(start, days, bundled=data_dir is None)
+    if end is not None and end < start:
+        raise ConfigurationError(f"the replay cannot end ({end.isoformat()}) before it starts ({start.isoformat()})", code="INVALID_RANGE")
+    return BarMarket(listing.values(), daily, start, end or max(days), minute=minute, seed=seed)
+

@@ -1,156 +1,126 @@
-"""A market built from daily bars, replaying one trading session (the "session date").
+"""A market built from daily bars (and 1-minute bars where held), replayed on a market clock.
 
-Days before the session date are history, served as they are. The session date's prices walk
-the day's real path: open, then the low and the high (low first on an up day, high first on a
-down day), then the close, with ``steps_per_leg`` steps on the tick grid between them. Each
-:meth:`BarMarket.advance` moves one step; the session stays open at the close once the path ends.
-Quotes carry the replayed time (09:00 to 15:30 Asia/Seoul on the session date).
+The replay runs the trading days ``start`` to ``end`` of the data, one after another, each with the
+KRX sessions (:mod:`jts_broker.paper.clock`) and an intraday path per symbol that ends on the day's
+real bar exactly (:mod:`jts_broker.paper.path`).
+
+No look-ahead: every read shows only what had happened at the clock's time. Days after today do
+not exist; today's daily bar (and the weekly and monthly bars holding it) is the partial bar so
+far, absent before the open prints; 1-minute bars end at the last completed minute; a symbol listed
+after today is not listed yet. Replayed days keep the minute bars they traded; days before the
+replay serve the real 1-minute bars the data holds, as they are.
 """
 
 from __future__ import annotations
 
 import bisect
-import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from jts_broker.domain import krx
 from jts_broker.domain.enums import Market, SecurityType, Timeframe
-from jts_broker.domain.errors import InvalidRequest, SymbolNotFound
+from jts_broker.domain.errors import ConfigurationError, InvalidRequest, SymbolNotFound
 from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.timeutil import KST, start_of_day
 
-_OPEN = time(9, 0)
-_SESSION_MINUTES = 390  # 09:00 to 15:30
+from .clock import MarketClock
+from .path import POINTS_PER_MINUTE, DailyBar, DayPath
 
+__all__ = ["BarMarket", "DailyBar"]
 
-@dataclass(frozen=True, slots=True)
-class DailyBar:
-    """One trading day of one symbol, prices in KRW."""
-
-    day: date
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
-
-
-class _Session:
-    """The replayed path of one symbol on the session date."""
-
-    def __init__(self, bar: DailyBar, previous_close: Decimal, security_type: SecurityType, market: Market, steps_per_leg: int) -> None:
-        self.bar = bar
-        self.previous_close = previous_close
-        self.lower_limit, self.upper_limit = krx.price_limits(previous_close, security_type, market=market, on=bar.day)
-        self.security_type = security_type
-        turns = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
-        points = [bar.open, *turns, bar.close]
-        path = [bar.open]
-        for a, b in itertools.pairwise(points):
-            for k in range(1, steps_per_leg + 1):
-                price = a + (b - a) * k / steps_per_leg
-                on_grid = krx.round_to_tick(price, security_type, market=market, on=bar.day) if price >= 1 else a
-                path.append(min(max(on_grid, bar.low), bar.high))
-        self.path = path
+_PATHS_KEPT = 256  # built paths cached (about 1,500 prices each): today's for every symbol, and recent days
 
 
 class BarMarket:
-    """Prices of a set of symbols: daily history plus the replayed session. Thread-safe.
+    """Prices of a set of symbols on a replay clock. Thread-safe.
 
     Args:
         symbols: the symbol master.
         daily: daily bars per code, oldest first.
-        session_date: the replayed trading date; default the latest date in ``daily``.
-        minute: one-minute bars per code (any days), oldest first.
-        steps_per_leg: replay steps between two turning points of the session's path.
+        start, end: the first and last trading days to replay; default the latest date in ``daily``
+            for both. Days of the data outside [start, end] are history (before) or never seen
+            (after).
+        minute: real one-minute bars per code (any days), oldest first.
+        seed: seed of the synthetic intraday paths: the same seed, data and range give the same
+            prices, tick for tick.
+        clock_start: where the clock starts (default 09:00 of ``start``).
+
+    Raises:
+        ConfigurationError: the range holds no trading day of the data.
     """
 
-    def __init__(
-        self,
-        symbols: Iterable[Symbol],
-        daily: Mapping[str, list[DailyBar]],
-        session_date: date | None = None,
-        minute: Mapping[str, list[Candle]] | None = None,
-        steps_per_leg: int = 4,
-    ) -> None:
+    def __init__(self, symbols: Iterable[Symbol], daily: Mapping[str, list[DailyBar]], start: date | None = None, end: date | None = None,
+                 minute: Mapping[str, list[Candle]] | None = None, *, seed: int = 0, clock_start: datetime | None = None) -> None:
         self._symbols = {s.code: s for s in sorted(symbols, key=lambda s: s.code)}
         self._daily = {code: bars for code, bars in daily.items() if bars}
         self._days = {code: [b.day for b in bars] for code, bars in self._daily.items()}
-        self._minute = dict(minute or {})
+        self._minute = {code: bars for code, bars in (minute or {}).items() if bars}
+        self._minute_days = {code: sorted({b.time.astimezone(KST).date() for b in bars}) for code, bars in self._minute.items()}
         latest = max((bars[-1].day for bars in self._daily.values()), default=None)
-        self.session_date: date = session_date or latest or date.today()
-        self._step = 0
+        first = start or latest
+        last = end or latest or first
+        if first is None or last is None or last < first:
+            raise ConfigurationError(f"the replay range {first} to {last} is empty", code="NO_TRADING_DAYS")
+        calendar = sorted({d for days in self._days.values() for d in days if first <= d <= last})
+        self.clock = MarketClock(calendar, clock_start)
+        self.seed = seed
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._sessions: dict[str, _Session] = {}
-        self._history: dict[str, list[Candle]] = {}
-        self._history_times: dict[str, list[datetime]] = {}
-        for code, bars in self._daily.items():
-            i = bisect.bisect_left(self._days[code], self.session_date)
-            if i < len(bars) and bars[i].day == self.session_date:
-                previous_close = bars[i - 1].close if i > 0 else bars[i].open
-                self._sessions[code] = _Session(bars[i], previous_close, self._security_type(code), self._market_of(code), steps_per_leg)
-        self.steps = max((len(s.path) for s in self._sessions.values()), default=1)
+        self._paths: OrderedDict[tuple[str, date], DayPath | None] = OrderedDict()
+        self._candles: dict[str, tuple[list[Candle], list[datetime]]] = {}
 
-    def _market_of(self, code: str) -> Market:
-        symbol = self._symbols.get(code)
-        return symbol.market if symbol else Market.KOSPI
+    # -- the clock -----------------------------------------------------------------------------
 
-    def _security_type(self, code: str) -> SecurityType:
-        symbol = self._symbols.get(code)
-        return symbol.security_type if symbol else SecurityType.STOCK
+    @property
+    def session_date(self) -> date:
+        """The trading day the replay is in (see :attr:`MarketClock.trading_day`)."""
+        return self.clock.trading_day
+
+    @property
+    def step(self) -> int:
+        return self.clock.step
+
+    def now(self) -> datetime:
+        """The replayed time, tz-aware in Asia/Seoul."""
+        return self.clock.now
+
+    def advance(self) -> bool:
+        """Move the clock to its next event; False once the replay has ended."""
+        return self.clock.step_events(1) == 1
+
+    def wait_for_change(self, seen_step: int, timeout_s: float) -> int:
+        return self.clock.wait_for_change(seen_step, timeout_s)
+
+    def trading_days(self) -> list[date]:
+        """Every trading day of the data (any symbol has a bar), ascending."""
+        return sorted({d for days in self._days.values() for d in days})
 
     # -- symbol master -------------------------------------------------------------------------
 
     def symbols(self) -> list[Symbol]:
-        """Every symbol, ordered by code."""
-        return list(self._symbols.values())
+        """Every symbol listed by today (or of unknown listing date), ordered by code."""
+        today = self.session_date
+        return [s for s in self._symbols.values() if s.listed_date is None or s.listed_date <= today]
 
     def symbol(self, code: str) -> Symbol:
-        """One symbol. Raises SymbolNotFound."""
-        try:
-            return self._symbols[code]
-        except KeyError:
-            raise SymbolNotFound(f"symbol {code} is not listed", code="SYMBOL_NOT_FOUND") from None
+        """One symbol. Raises SymbolNotFound (SYMBOL_NOT_FOUND): not listed, or not yet today."""
+        symbol = self._symbols.get(code)
+        if symbol is None:
+            raise SymbolNotFound(f"symbol {code} is not listed", code="SYMBOL_NOT_FOUND")
+        if symbol.listed_date is not None and symbol.listed_date > self.session_date:
+            raise SymbolNotFound(f"symbol {code} is not listed yet on {self.session_date} (listed {symbol.listed_date})", code="SYMBOL_NOT_FOUND")
+        return symbol
 
-    # -- the replay clock ----------------------------------------------------------------------
+    def has_prices(self, code: str) -> bool:
+        """True when the data holds daily bars of ``code``."""
+        return code in self._daily
 
-    @property
-    def step(self) -> int:
-        return self._step
-
-    def advance(self) -> bool:
-        """Move the session one step along its path; False once at the close. Wakes waiters."""
-        with self._changed:
-            if self._step >= self.steps - 1:
-                return False
-            self._step += 1
-            self._changed.notify_all()
-            return True
-
-    def wait_for_change(self, seen_step: int, timeout_s: float) -> int:
-        """Block until the step differs from ``seen_step`` or ``timeout_s`` passes; the step."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._step != seen_step, timeout=timeout_s)
-            return self._step
-
-    def now(self) -> datetime:
-        """The replayed time: the session date, 09:00 to 15:30 Asia/Seoul as the path advances."""
-        return self._time_at(self._step)
-
-    def _time_at(self, step: int) -> datetime:
-        minutes = _SESSION_MINUTES * step // max(1, self.steps - 1)
-        return datetime.combine(self.session_date, _OPEN, tzinfo=KST) + timedelta(minutes=minutes)
+    def symbols_with_prices(self) -> int:
+        return len(self._daily)
 
     # -- prices --------------------------------------------------------------------------------
-
-    def is_trading(self, code: str) -> bool:
-        """True when ``code`` has a bar on the session date (it is not halted or delisted)."""
-        return code in self._sessions
 
     def _bars(self, code: str) -> list[DailyBar]:
         self.symbol(code)
@@ -160,102 +130,164 @@ class BarMarket:
                                  code="NO_PRICE_DATA")
         return bars
 
+    def path(self, code: str, day: date) -> DayPath | None:
+        """The intraday path of ``code`` on ``day``; None when it has no bar that day."""
+        key = (code, day)
+        with self._lock:
+            if key in self._paths:
+                self._paths.move_to_end(key)
+                return self._paths[key]
+        bars, days = self._daily.get(code, []), self._days.get(code, [])
+        i = bisect.bisect_left(days, day)
+        path = None
+        if i < len(bars) and days[i] == day:
+            symbol = self._symbols.get(code)
+            kind, market = (symbol.security_type, symbol.market) if symbol else (SecurityType.STOCK, Market.KOSPI)
+            previous_close = bars[i - 1].close if i > 0 else bars[i].open
+            path = DayPath(bars[i], previous_close, kind, market, minutes=self._real_minutes(code, day), seed=f"{self.seed}:{code}")
+        with self._lock:
+            self._paths[key] = path
+            while len(self._paths) > _PATHS_KEPT:
+                self._paths.popitem(last=False)
+        return path
+
+    def _real_minutes(self, code: str, day: date) -> list[Candle]:
+        bars = self._minute.get(code, [])
+        lo = bisect.bisect_left(bars, start_of_day(day), key=lambda c: c.time)
+        hi = bisect.bisect_left(bars, start_of_day(day + timedelta(days=1)), key=lambda c: c.time)
+        return bars[lo:hi]
+
+    def is_trading(self, code: str) -> bool:
+        """True when ``code`` has a bar today (it is not halted, delisted or not yet listed)."""
+        return self.path(code, self.session_date) is not None
+
+    def _market_of(self, code: str) -> Market:
+        symbol = self._symbols.get(code)
+        return symbol.market if symbol else Market.KOSPI
+
+    def _security_type(self, code: str) -> SecurityType:
+        symbol = self._symbols.get(code)
+        return symbol.security_type if symbol else SecurityType.STOCK
+
     def quote(self, code: str) -> Quote:
-        """The current quote. A symbol not trading today quotes its last close, unchanged.
+        """The quote at the clock's time. Bid and ask are one tick apart (the bid at the last
+        price); the size at each is the shares the path trades at one price (a quarter of the
+        minute's volume, at least 1). Before the open prints, the previous close with no volume; a
+        symbol not trading today quotes its last close, unchanged.
 
         Raises:
             SymbolNotFound: not listed (SYMBOL_NOT_FOUND) or no prices (NO_PRICE_DATA).
         """
         bars = self._bars(code)
-        session = self._sessions.get(code)
-        security_type = self._security_type(code)
-        if session is None:
-            i = bisect.bisect_left(self._days[code], self.session_date)
+        now = self.clock.now  # read once: price and time must agree
+        today = self.clock.trading_day
+        path = self.path(code, today)
+        kind, market = self._security_type(code), self._market_of(code)
+        if path is None:
+            i = bisect.bisect_left(self._days[code], today)
             if i == 0:
-                raise SymbolNotFound(f"no price for {code} on or before {self.session_date}", code="NO_PRICE_DATA")
+                raise SymbolNotFound(f"no price for {code} on or before {today}", code="NO_PRICE_DATA")
             last = bars[i - 1]
-            lower, upper = krx.price_limits(last.close, security_type, market=self._market_of(code), on=self.session_date)
+            lower, upper = krx.price_limits(last.close, kind, market=market, on=today)
             return Quote(code, start_of_day(last.day), last.close, last.close, last.close, last.close, last.close,
                          upper, lower, last.close, last.close, 0, 0, 0)
-        now = self._step  # read once: the clock may move meanwhile, and price and time must agree
-        step = min(now, len(session.path) - 1)
-        walked = session.path[: step + 1]
-        price = walked[-1]
-        ask = min(krx.next_tick(price, security_type, market=self._market_of(code), on=self.session_date), session.upper_limit)
-        bid = price
-        depth = max(1, session.bar.volume // 400)
-        volume = session.bar.volume * (step + 1) // len(session.path)
-        return Quote(code, self._time_at(now), price, session.bar.open, max(walked), min(walked), session.previous_close,
-                     session.upper_limit, session.lower_limit, bid, ask, depth, depth, volume)
+        k = path.index_at(now)
+        if k < 0:
+            price, open_, high, low, volume, depth = path.previous_close, path.previous_close, path.previous_close, path.previous_close, 0, 0
+        else:
+            price, open_, high, low, volume = path.prices[k], path.prices[0], path.highs[k], path.lows[k], path.volumes[k]
+            depth = max(1, path.minute_volume(k) // POINTS_PER_MINUTE)
+        ask = min(krx.next_tick(price, kind, market=market, on=today), path.upper_limit) if price < path.upper_limit else price
+        return Quote(code, now, price, open_, high, low, path.previous_close, path.upper_limit, path.lower_limit, price, ask, depth, depth, volume)
 
     def previous_close(self, code: str) -> Decimal:
-        """The close before the session date (the base of the daily price limits)."""
-        session = self._sessions.get(code)
-        return session.previous_close if session else self.quote(code).previous_close
+        """The close before today (the base of today's price limits)."""
+        return self.quote(code).previous_close
+
+    def _all_daily(self, code: str) -> tuple[list[Candle], list[datetime]]:
+        with self._lock:
+            cached = self._candles.get(code)
+        if cached is None:
+            candles = [Candle(start_of_day(b.day), b.open, b.high, b.low, b.close, b.volume) for b in self._bars(code)]
+            cached = (candles, [c.time for c in candles])
+            with self._lock:
+                self._candles[code] = cached
+        return cached
 
     def history(self, code: str) -> list[Candle]:
-        """Daily candles of ``code`` before the session date, oldest first (built once, shared).
+        """Complete daily candles of ``code`` before today, oldest first.
 
         Raises:
             SymbolNotFound: see :meth:`quote`.
         """
-        with self._lock:
-            cached = self._history.get(code)
-            if cached is None:
-                bars = self._bars(code)
-                cached = [Candle(start_of_day(b.day), b.open, b.high, b.low, b.close, b.volume) for b in bars if b.day < self.session_date]
-                self._history[code] = cached
-                self._history_times[code] = [c.time for c in cached]
-            return cached
-
-    def history_range(self, code: str, start: datetime, end: datetime) -> tuple[int, int]:
-        """Indexes ``lo, hi`` such that ``history(code)[lo:hi]`` are the candles in [start, end)."""
-        self.history(code)
-        times = self._history_times[code]
-        return bisect.bisect_left(times, start), bisect.bisect_left(times, end)
+        self._bars(code)
+        candles, times = self._all_daily(code)
+        return candles[: bisect.bisect_left(times, start_of_day(self.session_date))]
 
     def session_candle(self, code: str) -> Candle | None:
-        """The session date's daily candle so far (partial until the close); None if not trading."""
-        if code not in self._sessions:
+        """Today's daily candle so far (partial until the close); None before the open prints or
+        when ``code`` does not trade today."""
+        now, today = self.clock.now, self.clock.trading_day
+        path = self.path(code, today)
+        k = path.index_at(now) if path else -1
+        if path is None or k < 0:
             return None
-        q = self.quote(code)
-        return Candle(start_of_day(self.session_date), q.open, q.high, q.low, q.price, q.volume)
+        return Candle(start_of_day(today), path.prices[0], path.highs[k], path.lows[k], path.prices[k], path.volumes[k])
 
     def candles(self, code: str, timeframe: Timeframe, start: datetime, end: datetime) -> list[Candle]:
-        """Candles of ``code`` in [start, end), oldest first; the session day's is partial.
+        """Candles of ``code`` in [start, end) as of the clock, oldest first (see the module
+        docstring for what exists when). Weekly bars follow ISO weeks and monthly bars calendar
+        months, each stamped with its first trading date and made of the days in the range.
 
         Raises:
             SymbolNotFound: see :meth:`quote`.
-            InvalidRequest: ``end`` not after ``start``; minute bars asked where none are held.
+            InvalidRequest: ``end`` not after ``start`` (INVALID_RANGE); 1-minute bars asked for
+                days without any (TIMEFRAME_NOT_AVAILABLE).
         """
         if end <= start:
             raise InvalidRequest(f"end ({end.isoformat()}) must be after start ({start.isoformat()})", code="INVALID_RANGE")
         if timeframe is Timeframe.MINUTE_1:
             return self._minute_candles(code, start, end)
-        lo, hi = self.history_range(code, start, end)
-        daily = self.history(code)[lo:hi]
+        candles, times = self._all_daily(code)
+        today = start_of_day(self.session_date)
+        daily = candles[bisect.bisect_left(times, start): bisect.bisect_left(times, min(end, today))]
         current = self.session_candle(code)
         if current is not None and start <= current.time < end:
             daily.append(current)
         return daily if timeframe is Timeframe.DAY else _aggregate(daily, timeframe)
 
     def _minute_candles(self, code: str, start: datetime, end: datetime) -> list[Candle]:
-        self.symbol(code)
-        bars = self._minute.get(code, [])
-        days = sorted({b.time.date() for b in bars})
-        picked = [b for b in bars if start <= b.time < end]
-        if not picked and not any(start.astimezone(KST).date() <= d <= end.astimezone(KST).date() for d in days):
-            held = ", ".join(d.isoformat() for d in days) or "no days"
-            raise InvalidRequest(f"1-minute candles of {code} are held for {held} only", code="TIMEFRAME_NOT_AVAILABLE")
-        return picked
+        self._bars(code)
+        now, today = self.clock.now, self.clock.trading_day
+        first_replayed = self.clock.days[0]
+        real_days = self._minute_days.get(code, [])
+        first, last = start.astimezone(KST).date(), min((end - timedelta(microseconds=1)).astimezone(KST).date(), today)
+        replayed = [d for d in self.clock.days if first_replayed <= d <= today and first <= d <= last]
+        held = [d for d in real_days if d < first_replayed and first <= d <= last]
+        if not replayed and not held:
+            have = ", ".join(d.isoformat() for d in real_days if d < first_replayed)
+            raise InvalidRequest(f"1-minute candles of {code} exist for {have + ' and ' if have else ''}the replayed days "
+                                 f"{first_replayed} to {today} only", code="TIMEFRAME_NOT_AVAILABLE")
+        out: list[Candle] = []
+        for day in sorted(held + replayed):
+            if day < first_replayed:
+                out.extend(self._real_minutes(code, day))
+                continue
+            path = self.path(code, day)
+            if path is not None:
+                out.extend(path.completed_minutes(now) if day == today else path.minute_bars)
+        return [c for c in out if start <= c.time < end]
+
+
+def _period_start(day: date, timeframe: Timeframe) -> date:
+    return day - timedelta(days=day.weekday()) if timeframe is Timeframe.WEEK else day.replace(day=1)
 
 
 def _aggregate(daily: list[Candle], timeframe: Timeframe) -> list[Candle]:
     """Weekly (ISO week) or monthly bars from daily ones, stamped with the first trading date."""
 
-    def key(c: Candle) -> tuple[int, int]:
-        d = c.time.date()
-        return tuple(d.isocalendar()[:2]) if timeframe is Timeframe.WEEK else (d.year, d.month)  # type: ignore[return-value]
+    def key(c: Candle) -> date:
+        return _period_start(c.time.date(), timeframe)
 
     out: list[Candle] = []
     group: list[Candle] = []

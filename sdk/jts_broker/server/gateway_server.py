@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent import futures
 from datetime import date
-from typing import Self
+from typing import Protocol, Self
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -32,6 +32,15 @@ SERVICE_NAMES = (
     market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
     trading_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
 )
+
+
+class ExtraService(Protocol):
+    """A service served beside the contract's (e.g. the simulator's control service)."""
+
+    name: str
+    """Its full name, e.g. ``jts.broker.v1.SimulatorControlService``."""
+
+    def add_to(self, server: grpc.Server) -> None: ...
 
 
 class GatewayServer:
@@ -76,7 +85,13 @@ class GatewayServer:
         self._token = token
         self._server: grpc.Server | None = None
         self._health: health.HealthServicer | None = None
+        self._extra: list[ExtraService] = []
         self.port = 0
+
+    def add_service(self, service: ExtraService) -> None:
+        """Serve ``service`` too (behind the same interceptors: token, faults, budgets), from the
+        next :meth:`start`."""
+        self._extra.append(service)
 
     @property
     def target(self) -> str:
@@ -104,6 +119,9 @@ class GatewayServer:
                              interceptors=interceptors)
         market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketDataService(self.backend, self._today), server)  # type: ignore[no-untyped-call]  # protoc's glue
         trading_pb2_grpc.add_TradingServiceServicer_to_server(TradingService(self.backend), server)  # type: ignore[no-untyped-call]  # protoc's glue
+        for service in self._extra:
+            service.add_to(server)
+        names = (*SERVICE_NAMES, *(s.name for s in self._extra))
         # grpcio-health-checking workaround: in its default non-blocking mode the servicer sends
         # each watcher's update, and waits for the send, while holding its lock, and a watch that
         # closes meanwhile needs that lock on the thread that completes sends: stop() (which tells
@@ -112,9 +130,9 @@ class GatewayServer:
         # tests/integration/test_reconnect.py::test_stopping_while_health_streams_close_never_hangs
         self._health = health.HealthServicer(experimental_non_blocking=False)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        for name in ("", *SERVICE_NAMES):
+        for name in ("", *names):
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         try:
             # Once bound, the server keeps its port across stop() and start().
             self._requested_port = self.port or self._requested_port

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 import grpc.aio
 
-from jts_broker.contract._generated.pb import market_data_pb2, trading_pb2
+from jts_broker.contract._generated.pb import market_data_pb2, simulator_pb2, trading_pb2
 from jts_broker.contract.status import error_from_rpc, is_retryable, retry_after_s
 from jts_broker.domain.policies import RateCategory, RetryPolicy, Timeouts
 from jts_broker.domain.rate_limits import IRateLimiter
@@ -195,6 +195,89 @@ class MarketDataServiceClient:
         """Streams quotes of the given symbols: first the current quote of each, then one every time a
         price changes, until the client cancels."""
         return await self._policy.server_stream(self._stream_quotes, request, self._STREAM_QUOTES)
+
+
+class SimulatorControlServiceClient:
+    """Drives a paper-market simulator: read, pause, resume and speed up its market clock, move it to a
+    time or by a number of events, and reset its accounts. Served only by `jts-broker serve
+    --control` (behind the bearer token when one is set); a server without it answers
+    UNIMPLEMENTED. Every method answers the clock as it stands after the call."""
+
+    _GET_CLOCK = MethodInfo("/jts.broker.v1.SimulatorControlService/GetClock", read_only=True)
+    _PAUSE = MethodInfo("/jts.broker.v1.SimulatorControlService/Pause", read_only=False)
+    _RESUME = MethodInfo("/jts.broker.v1.SimulatorControlService/Resume", read_only=False)
+    _SET_SPEED = MethodInfo("/jts.broker.v1.SimulatorControlService/SetSpeed", read_only=False)
+    _ADVANCE = MethodInfo("/jts.broker.v1.SimulatorControlService/Advance", read_only=False)
+    _RESET_ACCOUNTS = MethodInfo("/jts.broker.v1.SimulatorControlService/ResetAccounts", read_only=False)
+
+    def __init__(self, channel: grpc.aio.Channel, policy: CallPolicy) -> None:
+        self._policy = policy
+        self._get_clock = channel.unary_unary(
+            "/jts.broker.v1.SimulatorControlService/GetClock",
+            request_serializer=simulator_pb2.GetClockRequest.SerializeToString,
+            response_deserializer=simulator_pb2.ClockState.FromString,
+        )
+        self._pause = channel.unary_unary(
+            "/jts.broker.v1.SimulatorControlService/Pause",
+            request_serializer=simulator_pb2.PauseRequest.SerializeToString,
+            response_deserializer=simulator_pb2.ClockState.FromString,
+        )
+        self._resume = channel.unary_unary(
+            "/jts.broker.v1.SimulatorControlService/Resume",
+            request_serializer=simulator_pb2.ResumeRequest.SerializeToString,
+            response_deserializer=simulator_pb2.ClockState.FromString,
+        )
+        self._set_speed = channel.unary_unary(
+            "/jts.broker.v1.SimulatorControlService/SetSpeed",
+            request_serializer=simulator_pb2.SetSpeedRequest.SerializeToString,
+            response_deserializer=simulator_pb2.ClockState.FromString,
+        )
+        self._advance = channel.unary_unary(
+            "/jts.broker.v1.SimulatorControlService/Advance",
+            request_serializer=simulator_pb2.AdvanceRequest.SerializeToString,
+            response_deserializer=simulator_pb2.ClockState.FromString,
+        )
+        self._reset_accounts = channel.unary_unary(
+            "/jts.broker.v1.SimulatorControlService/ResetAccounts",
+            request_serializer=simulator_pb2.ResetAccountsRequest.SerializeToString,
+            response_deserializer=simulator_pb2.ClockState.FromString,
+        )
+
+    async def get_clock(self, request: simulator_pb2.GetClockRequest) -> simulator_pb2.ClockState:
+        """Returns where the clock stands."""
+        return await self._policy.unary(self._get_clock, request, self._GET_CLOCK)  # type: ignore[no-any-return]
+
+    async def pause(self, request: simulator_pb2.PauseRequest, *, before_send: Callable[[], None] | None = None) -> simulator_pb2.ClockState:
+        """Stops the clock running with real time; it still moves on Advance.
+
+        ``before_send`` runs just before the request leaves (after its rate-limit token)."""
+        return await self._policy.unary(self._pause, request, self._PAUSE, before_send)  # type: ignore[no-any-return]
+
+    async def resume(self, request: simulator_pb2.ResumeRequest, *, before_send: Callable[[], None] | None = None) -> simulator_pb2.ClockState:
+        """Runs the clock with real time again, at its speed.
+
+        ``before_send`` runs just before the request leaves (after its rate-limit token)."""
+        return await self._policy.unary(self._resume, request, self._RESUME, before_send)  # type: ignore[no-any-return]
+
+    async def set_speed(self, request: simulator_pb2.SetSpeedRequest, *, before_send: Callable[[], None] | None = None) -> simulator_pb2.ClockState:
+        """Sets the speed in market seconds per real second (> 0). INVALID_ARGUMENT (INVALID_SPEED)
+        otherwise.
+
+        ``before_send`` runs just before the request leaves (after its rate-limit token)."""
+        return await self._policy.unary(self._set_speed, request, self._SET_SPEED, before_send)  # type: ignore[no-any-return]
+
+    async def advance(self, request: simulator_pb2.AdvanceRequest, *, before_send: Callable[[], None] | None = None) -> simulator_pb2.ClockState:
+        """Moves the clock to a time or through a number of events, matching orders at each; returns
+        when done. INVALID_ARGUMENT for a time before the clock (CLOCK_BACKWARDS) or steps < 1.
+
+        ``before_send`` runs just before the request leaves (after its rate-limit token)."""
+        return await self._policy.unary(self._advance, request, self._ADVANCE, before_send)  # type: ignore[no-any-return]
+
+    async def reset_accounts(self, request: simulator_pb2.ResetAccountsRequest, *, before_send: Callable[[], None] | None = None) -> simulator_pb2.ClockState:
+        """Puts every paper account back to its initial cash, with no positions and no orders.
+
+        ``before_send`` runs just before the request leaves (after its rate-limit token)."""
+        return await self._policy.unary(self._reset_accounts, request, self._RESET_ACCOUNTS, before_send)  # type: ignore[no-any-return]
 
 
 class TradingServiceClient:

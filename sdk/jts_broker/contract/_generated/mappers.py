@@ -17,11 +17,11 @@ from functools import lru_cache
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from jts_broker.domain import enums, market_data, trading
+from jts_broker.domain import enums, market_data, simulation, trading
 from jts_broker.domain.errors import ServerError
 from jts_broker.domain.timeutil import KST
 
-from .pb import common_pb2, market_data_pb2, trading_pb2
+from .pb import common_pb2, market_data_pb2, simulator_pb2, trading_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -284,6 +284,30 @@ def account_type_from_proto(value: int) -> enums.AccountType | None:
 def account_type_to_proto(value: enums.AccountType | None) -> int:
     """``AccountType`` -> proto ``AccountType``; None -> UNSPECIFIED."""
     return 0 if value is None else _ACCOUNTTYPE_TO_PROTO[value]
+
+
+_MARKETPHASE_FROM_PROTO = {
+    1: enums.MarketPhase.OPENING_AUCTION,
+    2: enums.MarketPhase.CONTINUOUS,
+    3: enums.MarketPhase.CLOSING_AUCTION,
+    4: enums.MarketPhase.CLOSED,
+}
+_MARKETPHASE_TO_PROTO = {
+    enums.MarketPhase.OPENING_AUCTION: 1,
+    enums.MarketPhase.CONTINUOUS: 2,
+    enums.MarketPhase.CLOSING_AUCTION: 3,
+    enums.MarketPhase.CLOSED: 4,
+}
+
+
+def market_phase_from_proto(value: int) -> enums.MarketPhase | None:
+    """Proto ``MarketPhase`` -> ``MarketPhase``; None for UNSPECIFIED or a value this SDK does not know."""
+    return _MARKETPHASE_FROM_PROTO.get(value)
+
+
+def market_phase_to_proto(value: enums.MarketPhase | None) -> int:
+    """``MarketPhase`` -> proto ``MarketPhase``; None -> UNSPECIFIED."""
+    return 0 if value is None else _MARKETPHASE_TO_PROTO[value]
 
 
 def symbol_from_proto(message: market_data_pb2.Symbol) -> market_data.Symbol:
@@ -573,4 +597,50 @@ def order_result_to_proto(value: trading.OrderResult) -> trading_pb2.PlaceOrderR
     return trading_pb2.PlaceOrderResponse(
         order=order_to_proto(value.order),
         duplicate=value.duplicate,
+    )
+
+
+def clock_state_from_proto(message: simulator_pb2.ClockState) -> simulation.ClockState:
+    """Proto ``ClockState`` -> ``ClockState``. Raises ServerError for a missing required value."""
+    trading_day = date_from_proto(message.trading_day)
+    if trading_day is None:
+        raise _missing("ClockState.trading_day")
+    phase = market_phase_from_proto(message.phase)
+    if phase is None:
+        raise _missing("ClockState.phase")
+    first_day = date_from_proto(message.first_day)
+    if first_day is None:
+        raise _missing("ClockState.first_day")
+    last_day = date_from_proto(message.last_day)
+    if last_day is None:
+        raise _missing("ClockState.last_day")
+    return simulation.ClockState(
+        now=timestamp_from_proto(message.now, "ClockState.now"),
+        trading_day=trading_day,
+        phase=phase,
+        speed=message.speed,
+        paused=message.paused,
+        ended=message.ended,
+        first_day=first_day,
+        last_day=last_day,
+        day_number=message.day_number,
+        day_count=message.day_count,
+        step=message.step,
+    )
+
+
+def clock_state_to_proto(value: simulation.ClockState) -> simulator_pb2.ClockState:
+    """``ClockState`` -> proto ``ClockState``."""
+    return simulator_pb2.ClockState(
+        now=timestamp_to_proto(value.now),
+        trading_day=date_to_proto(value.trading_day),
+        phase=market_phase_to_proto(value.phase),
+        speed=value.speed,
+        paused=value.paused,
+        ended=value.ended,
+        first_day=date_to_proto(value.first_day),
+        last_day=date_to_proto(value.last_day),
+        day_number=value.day_number,
+        day_count=value.day_count,
+        step=value.step,
     )

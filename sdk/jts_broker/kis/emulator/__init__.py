@@ -40,7 +40,9 @@ from jts_broker.domain.enums import AccountType
 from jts_broker.domain.errors import BrokerUnavailable, ConfigurationError
 from jts_broker.domain.trading import Account
 from jts_broker.paper.broker import PaperBroker
+from jts_broker.paper.clock import ClockRunner
 from jts_broker.paper.data_loader import load_market
+from jts_broker.paper.market import BarMarket
 
 from .app import EmulatorState, Faults, create_app
 
@@ -81,28 +83,31 @@ class KisEmulator:
         credentials: app key -> app secret accepted; None accepts any non-empty pair.
         rate_per_s: calls a second per app key before ``EGW00201``; default KIS's (20 real, 2 paper).
         token_ttl_s: how long a token lives, seconds (KIS: about a day).
-        data_dir, session_date: the paper market's data (default the bundled KRX data) and day.
+        data_dir, start, end: the paper market's data (default the bundled KRX data) and the trading
+            days it replays (default the latest only).
         initial_cash: each account's cash, KRW.
-        tick_interval_s: seconds between replay steps; 0 stops the clock (drive it with :meth:`step`).
+        speed: market seconds per real second of the market clock; 0 leaves it still (drive it
+            with :meth:`step`).
         faults: faults to inject.
+        market: a ready market (overrides ``data_dir``, ``start`` and ``end``).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, env: str = "paper", accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,),
                  credentials: Mapping[str, str] | None = None, rate_per_s: int | None = None, token_ttl_s: float = 86_400.0,
-                 data_dir: Path | None = None, session_date: date | None = None, initial_cash: Decimal = Decimal(100_000_000),
-                 tick_interval_s: float = 1.0, faults: Faults | None = None) -> None:
+                 data_dir: Path | None = None, start: date | None = None, end: date | None = None,
+                 initial_cash: Decimal = Decimal(100_000_000), speed: float = 60.0, faults: Faults | None = None,
+                 market: BarMarket | None = None) -> None:
         if env not in ("paper", "real"):
             raise ConfigurationError(f'emulator env must be "paper" or "real", got {env!r}')
-        market = load_market(data_dir, session_date)
+        market = market or load_market(data_dir, start, end)
         kind = AccountType.PAPER if env == "paper" else AccountType.REAL
         broker = PaperBroker(market, [Account(a, f"KIS emulator {a}", kind) for a in accounts], initial_cash)
         self.state = EmulatorState(broker, env, credentials=credentials, rate_per_s=rate_per_s or (20 if env == "real" else 2),
                                    token_ttl_s=token_ttl_s, faults=faults or Faults())
         self.host, self._requested_port = host, port
-        self.tick_interval_s = tick_interval_s
+        self.runner = ClockRunner(market.clock, speed)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self._stop_clock = threading.Event()
         self.port = 0
 
     @property
@@ -132,25 +137,17 @@ class KisEmulator:
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="jts-kis-emulator", daemon=True)
         self._thread.start()
-        if self.tick_interval_s > 0:
-            self._stop_clock.clear()
-            threading.Thread(target=self._run_clock, name="jts-kis-emulator-clock", daemon=True).start()
+        self.runner.start()
         return self
 
-    def step(self) -> bool:
-        """Advance the replay one step and match working orders; False once at the close."""
-        moved = self.state.market.advance()
-        if moved:
-            self.state.broker.on_market_step()
-        return moved
-
-    def _run_clock(self) -> None:
-        while not self._stop_clock.wait(self.tick_interval_s):
-            self.step()
+    def step(self, count: int = 1) -> bool:
+        """Move the market clock through its next ``count`` events, matching working orders at
+        each; False once the replay has ended."""
+        return self.state.market.clock.step_events(count) == count
 
     def stop(self) -> None:
         """Stop serving (feed sessions end too). Idempotent."""
-        self._stop_clock.set()
+        self.runner.stop()
         self.state.stopping.set()
         if self._server is not None:
             self._server.shutdown()

@@ -71,6 +71,14 @@ class AccountType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACCOUNT_TYPE_UNSPECIFIED: _ClassVar[AccountType]
     ACCOUNT_TYPE_REAL: _ClassVar[AccountType]
     ACCOUNT_TYPE_PAPER: _ClassVar[AccountType]
+
+class MarketPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MARKET_PHASE_UNSPECIFIED: _ClassVar[MarketPhase]
+    MARKET_PHASE_OPENING_AUCTION: _ClassVar[MarketPhase]
+    MARKET_PHASE_CONTINUOUS: _ClassVar[MarketPhase]
+    MARKET_PHASE_CLOSING_AUCTION: _ClassVar[MarketPhase]
+    MARKET_PHASE_CLOSED: _ClassVar[MarketPhase]
 MARKET_UNSPECIFIED: Market
 MARKET_KOSPI: Market
 MARKET_KOSDAQ: Market
@@ -110,6 +118,11 @@ BROKER_TYPE_MOCK: BrokerType
 ACCOUNT_TYPE_UNSPECIFIED: AccountType
 ACCOUNT_TYPE_REAL: AccountType
 ACCOUNT_TYPE_PAPER: AccountType
+MARKET_PHASE_UNSPECIFIED: MarketPhase
+MARKET_PHASE_OPENING_AUCTION: MarketPhase
+MARKET_PHASE_CONTINUOUS: MarketPhase
+MARKET_PHASE_CLOSING_AUCTION: MarketPhase
+MARKET_PHASE_CLOSED: MarketPhase
 
 class Decimal(_message.Message):
     __slots__ = ("value",)
