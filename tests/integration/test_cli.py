@@ -123,6 +123,12 @@ def test_serve_and_query_as_separate_processes():
     assert json.loads(out)["items"][0]["close"] == "79600", err
 
 
+def test_symbols_with_data_lists_what_the_simulator_has_prices_for():
+    out, err = serve_and_query(None, "symbols", "--with-data")
+    items = json.loads(out)["items"]
+    assert len(items) == 15 and "005930" in {s["code"] for s in items} and not any(s["without_prices"] for s in items), err
+
+
 def test_serve_a_folder_of_csvs(tmp_path):
     (tmp_path / "123450.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1000,1100,990,1050,500\n"
                                          "2024-01-03,1050,1060,1000,1010,700\n2024-01-04,1010,1020,1000,1005,300\n")

@@ -112,12 +112,16 @@ def test_candles_many_fetches_in_parallel_inside_the_budget(gateway):
         gateway.get_candles_many(["005930", "999999"], Timeframe.DAY, date(2024, 1, 2), date(2024, 1, 5))
 
 
-def test_symbol_master_search(gateway):
+def test_symbol_master_search(gateway, simulator):
     found = gateway.get_symbols("삼성전자")
     assert [s.code for s in found] == ["005930", "005935"]
-    assert len(gateway.get_symbols()) == 2881
+    everything = gateway.get_symbols()
+    assert len(everything) == 2881
     etf = gateway.get_symbol("069500")
-    assert etf.security_type.value == "etf"
+    assert etf.security_type.value == "etf" and not etf.without_prices
+    # The simulator says which symbols its data covers; KIS has prices for all.
+    covered = [s.code for s in everything if not s.without_prices]
+    assert len(covered) == (2881 if is_kis(simulator) else 15) and gateway.get_symbol("000810").without_prices is not is_kis(simulator)
 
 
 def test_a_session_from_quote_to_cancel(gateway, simulator):

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 
 import pytest
@@ -54,6 +54,23 @@ def test_sell_tax_by_year_market_and_type():
     assert krx.sell_tax_rate(date(2025, 6, 1), Market.KONEX) == D("0.0010")
     assert krx.sell_tax_rate(date(2024, 1, 2), Market.KOSPI) == D("0.0018")
     assert krx.sell_tax_rate(date(2026, 3, 17), Market.KOSPI, SecurityType.ETF) == 0
+
+
+@pytest.mark.parametrize(("day", "kospi", "konex"), [
+    (date(2019, 5, 31), "0.0030", "0.0030"), (date(2019, 6, 3), "0.0025", "0.0010"),  # the 2019-06-03 cut
+    (date(2020, 12, 30), "0.0025", "0.0010"), (date(2021, 1, 4), "0.0023", "0.0010"),
+    (date(2022, 12, 29), "0.0023", "0.0010"), (date(2023, 1, 2), "0.0020", "0.0010"),
+    (date(2024, 12, 30), "0.0018", "0.0010"), (date(2025, 1, 2), "0.0015", "0.0010"), (date(2026, 1, 2), "0.0020", "0.0010"),
+])
+def test_sell_tax_at_the_edges_of_each_rate(day, kospi, konex):
+    assert krx.sell_tax_rate(day, Market.KOSPI) == krx.sell_tax_rate(day, Market.KOSDAQ) == D(kospi)
+    assert krx.sell_tax_rate(day, Market.KONEX) == D(konex)
+
+
+def test_session_hours_before_and_after_the_2016_08_01_extension():
+    before, after = krx.session_hours(date(2016, 7, 29)), krx.session_hours(date(2016, 8, 1))
+    assert (before.open, before.closing_auction, before.close) == (time(9, 0), time(14, 50), time(15, 0))
+    assert (after.opening_auction, after.open, after.closing_auction, after.close) == (time(8, 30), time(9, 0), time(15, 20), time(15, 30))
 
 
 # -- each date's rules, at their edges --------------------------------------------------------------

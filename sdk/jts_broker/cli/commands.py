@@ -18,6 +18,7 @@ from jts_broker.domain.enums import Market, OrderType, Side, Timeframe
 from jts_broker.domain.errors import BrokerUnavailable, JtsBrokerError, OrderNotFound
 from jts_broker.domain.gateway import IBrokerGateway
 from jts_broker.domain.market_data import Candle, Quote, QuoteGap
+from jts_broker.domain.provenance import ResultList
 from jts_broker.domain.timeutil import now_kst
 from jts_broker.domain.trading import OrderRequest
 from jts_broker.domain.validation import check_symbols
@@ -44,7 +45,9 @@ def show(args: argparse.Namespace, value: Any, *renderables: Any) -> None:
 
 def symbols(args: argparse.Namespace, gateway: IBrokerGateway) -> int:
     found = gateway.get_symbols(args.search, Market(args.market) if args.market else None)
-    show(args, found, table(f"{len(found):,} symbols{provenance(found)}", found, ["code", "name", "market", "security_type", "sector", "listed_date"]))
+    if args.with_data:
+        found = ResultList((s for s in found if not s.without_prices), source=found.source, cached_at=found.cached_at)
+    show(args, found, table(f"{len(found):,} symbols{' with price data' if args.with_data else ''}{provenance(found)}", found, ["code", "name", "market", "security_type", "sector", "listed_date"]))
     return 0
 
 

@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     s = client("symbols", "search the symbol master")
     s.add_argument("--search", default="", metavar="TEXT", help="substring of code or name")
     s.add_argument("--market", choices=[m.value for m in Market])
+    s.add_argument("--with-data", action="store_true", help="only symbols the server holds prices for (a simulator's data covers few)")
 
     s = client("candles", "historical candles (OHLCV)")
     s.add_argument("code")

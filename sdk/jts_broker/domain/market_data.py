@@ -26,6 +26,9 @@ class Symbol:
     """Listing date; None when not known."""
     board_lot: int = 1
     """Shares per board lot (1 on KRX)."""
+    without_prices: bool = False
+    """True when the server holds no prices for it (a simulator whose data does not cover it):
+    its quotes and candles fail with ``NO_PRICE_DATA``."""
 
 
 @dataclass(frozen=True, slots=True)

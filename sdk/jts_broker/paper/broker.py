@@ -319,7 +319,8 @@ class PaperBroker:
     def _liquidity(self, working: _Working, quote_size: int) -> tuple[tuple[str, Side, int], int]:
         r = working.request
         key = (r.symbol, r.side, self.market.step)
-        return key, max(0, int(quote_size * self.participation) - self._consumed.get(key, 0))
+        share = max(1, int(quote_size * self.participation))  # at least a share: a small touch still trades
+        return key, max(0, share - self._consumed.get(key, 0))
 
     def _take(self, working: _Working, key: tuple[str, Side, int], quantity: int, price: Decimal) -> None:
         if quantity:

@@ -17,6 +17,7 @@ import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -54,8 +55,8 @@ class BarMarket:
 
     def __init__(self, symbols: Iterable[Symbol], daily: Mapping[str, list[DailyBar]], start: date | None = None, end: date | None = None,
                  minute: Mapping[str, list[Candle]] | None = None, *, seed: int = 0, clock_start: datetime | None = None) -> None:
-        self._symbols = {s.code: s for s in sorted(symbols, key=lambda s: s.code)}
         self._daily = {code: bars for code, bars in daily.items() if bars}
+        self._symbols = {s.code: s if s.code in self._daily else replace(s, without_prices=True) for s in sorted(symbols, key=lambda s: s.code)}
         self._days = {code: [b.day for b in bars] for code, bars in self._daily.items()}
         self._minute = {code: bars for code, bars in (minute or {}).items() if bars}
         self._minute_days = {code: sorted({b.time.astimezone(KST).date() for b in bars}) for code, bars in self._minute.items()}

@@ -334,6 +334,7 @@ def symbol_from_proto(message: bp.Symbol) -> market_data.Symbol:
         sector=message.sector,
         listed_date=date_from_proto(message.listed_date),
         board_lot=message.board_lot,
+        without_prices=message.without_prices,
     )
 
 
@@ -347,6 +348,7 @@ def symbol_to_proto(value: market_data.Symbol) -> bp.Symbol:
         sector=value.sector,
         listed_date=date_to_proto(value.listed_date),
         board_lot=value.board_lot,
+        without_prices=value.without_prices,
     )
 
 

@@ -326,6 +326,7 @@ def symbol_from_proto(message: market_data_pb2.Symbol) -> market_data.Symbol:
         sector=message.sector,
         listed_date=date_from_proto(message.listed_date),
         board_lot=message.board_lot,
+        without_prices=message.without_prices,
     )
 
 
@@ -339,6 +340,7 @@ def symbol_to_proto(value: market_data.Symbol) -> market_data_pb2.Symbol:
         sector=value.sector,
         listed_date=date_to_proto(value.listed_date),
         board_lot=value.board_lot,
+        without_prices=value.without_prices,
     )
 
 

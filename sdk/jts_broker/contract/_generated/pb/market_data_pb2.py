@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from . import common_pb2 as jts_dot_broker_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fjts/broker/v1/market_data.proto\x12\rjts.broker.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ajts/broker/v1/common.proto\"\xcc\x01\n\x06Symbol\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x06market\x18\x03 \x01(\x0e\x32\x15.jts.broker.v1.Market\x12\x32\n\rsecurity_type\x18\x04 \x01(\x0e\x32\x1b.jts.broker.v1.SecurityType\x12\x0e\n\x06sector\x18\x05 \x01(\t\x12(\n\x0blisted_date\x18\x06 \x01(\x0b\x32\x13.jts.broker.v1.Date\x12\x11\n\tboard_lot\x18\x07 \x01(\x03\"J\n\x12ListSymbolsRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12%\n\x06market\x18\x02 \x01(\x0e\x32\x15.jts.broker.v1.Market\"=\n\x13ListSymbolsResponse\x12&\n\x07symbols\x18\x01 \x03(\x0b\x32\x15.jts.broker.v1.Symbol\" \n\x10GetSymbolRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\xda\x01\n\x06\x43\x61ndle\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x04open\x18\x02 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12$\n\x04high\x18\x03 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03low\x18\x04 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12%\n\x05\x63lose\x18\x05 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12\x0e\n\x06volume\x18\x06 \x01(\x03\"\xa4\x01\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12+\n\ttimeframe\x18\x02 \x01(\x0e\x32\x18.jts.broker.v1.Timeframe\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xae\x01\n\x12GetCandlesResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12+\n\ttimeframe\x18\x02 \x01(\x0e\x32\x18.jts.broker.v1.Timeframe\x12&\n\x07\x63\x61ndles\x18\x03 \x03(\x0b\x32\x15.jts.broker.v1.Candle\x12\x33\n\x0f\x63omplete_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"\xe1\x03\n\x05Quote\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x05price\x18\x03 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12$\n\x04open\x18\x04 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12$\n\x04high\x18\x05 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03low\x18\x06 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12.\n\x0eprevious_close\x18\x07 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12+\n\x0bupper_limit\x18\x08 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12+\n\x0blower_limit\x18\t \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03\x62id\x18\n \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03\x61sk\x18\x0b \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12\x10\n\x08\x62id_size\x18\x0c \x01(\x03\x12\x10\n\x08\x61sk_size\x18\r \x01(\x03\x12\x0e\n\x06volume\x18\x0e \x01(\x03\"&\n\x13StreamQuotesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t2\xa8\x03\n\x11MarketDataService\x12Y\n\x0bListSymbols\x12!.jts.broker.v1.ListSymbolsRequest\x1a\".jts.broker.v1.ListSymbolsResponse\"\x03\x90\x02\x01\x12H\n\tGetSymbol\x12\x1f.jts.broker.v1.GetSymbolRequest\x1a\x15.jts.broker.v1.Symbol\"\x03\x90\x02\x01\x12V\n\nGetCandles\x12 .jts.broker.v1.GetCandlesRequest\x1a!.jts.broker.v1.GetCandlesResponse\"\x03\x90\x02\x01\x12\x45\n\x08GetQuote\x12\x1e.jts.broker.v1.GetQuoteRequest\x1a\x14.jts.broker.v1.Quote\"\x03\x90\x02\x01\x12O\n\x0cStreamQuotes\x12\".jts.broker.v1.StreamQuotesRequest\x1a\x14.jts.broker.v1.Quote\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fjts/broker/v1/market_data.proto\x12\rjts.broker.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ajts/broker/v1/common.proto\"\xe4\x01\n\x06Symbol\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x06market\x18\x03 \x01(\x0e\x32\x15.jts.broker.v1.Market\x12\x32\n\rsecurity_type\x18\x04 \x01(\x0e\x32\x1b.jts.broker.v1.SecurityType\x12\x0e\n\x06sector\x18\x05 \x01(\t\x12(\n\x0blisted_date\x18\x06 \x01(\x0b\x32\x13.jts.broker.v1.Date\x12\x11\n\tboard_lot\x18\x07 \x01(\x03\x12\x16\n\x0ewithout_prices\x18\x08 \x01(\x08\"J\n\x12ListSymbolsRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12%\n\x06market\x18\x02 \x01(\x0e\x32\x15.jts.broker.v1.Market\"=\n\x13ListSymbolsResponse\x12&\n\x07symbols\x18\x01 \x03(\x0b\x32\x15.jts.broker.v1.Symbol\" \n\x10GetSymbolRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\xda\x01\n\x06\x43\x61ndle\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x04open\x18\x02 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12$\n\x04high\x18\x03 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03low\x18\x04 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12%\n\x05\x63lose\x18\x05 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12\x0e\n\x06volume\x18\x06 \x01(\x03\"\xa4\x01\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12+\n\ttimeframe\x18\x02 \x01(\x0e\x32\x18.jts.broker.v1.Timeframe\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xae\x01\n\x12GetCandlesResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12+\n\ttimeframe\x18\x02 \x01(\x0e\x32\x18.jts.broker.v1.Timeframe\x12&\n\x07\x63\x61ndles\x18\x03 \x03(\x0b\x32\x15.jts.broker.v1.Candle\x12\x33\n\x0f\x63omplete_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"\xe1\x03\n\x05Quote\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x05price\x18\x03 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12$\n\x04open\x18\x04 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12$\n\x04high\x18\x05 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03low\x18\x06 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12.\n\x0eprevious_close\x18\x07 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12+\n\x0bupper_limit\x18\x08 \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12+\n\x0blower_limit\x18\t \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03\x62id\x18\n \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12#\n\x03\x61sk\x18\x0b \x01(\x0b\x32\x16.jts.broker.v1.Decimal\x12\x10\n\x08\x62id_size\x18\x0c \x01(\x03\x12\x10\n\x08\x61sk_size\x18\r \x01(\x03\x12\x0e\n\x06volume\x18\x0e \x01(\x03\"&\n\x13StreamQuotesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t2\xa8\x03\n\x11MarketDataService\x12Y\n\x0bListSymbols\x12!.jts.broker.v1.ListSymbolsRequest\x1a\".jts.broker.v1.ListSymbolsResponse\"\x03\x90\x02\x01\x12H\n\tGetSymbol\x12\x1f.jts.broker.v1.GetSymbolRequest\x1a\x15.jts.broker.v1.Symbol\"\x03\x90\x02\x01\x12V\n\nGetCandles\x12 .jts.broker.v1.GetCandlesRequest\x1a!.jts.broker.v1.GetCandlesResponse\"\x03\x90\x02\x01\x12\x45\n\x08GetQuote\x12\x1e.jts.broker.v1.GetQuoteRequest\x1a\x14.jts.broker.v1.Quote\"\x03\x90\x02\x01\x12O\n\x0cStreamQuotes\x12\".jts.broker.v1.StreamQuotesRequest\x1a\x14.jts.broker.v1.Quote\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,25 +45,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKETDATASERVICE'].methods_by_name['StreamQuotes']._loaded_options = None
   _globals['_MARKETDATASERVICE'].methods_by_name['StreamQuotes']._serialized_options = b'\220\002\001'
   _globals['_SYMBOL']._serialized_start=112
-  _globals['_SYMBOL']._serialized_end=316
-  _globals['_LISTSYMBOLSREQUEST']._serialized_start=318
-  _globals['_LISTSYMBOLSREQUEST']._serialized_end=392
-  _globals['_LISTSYMBOLSRESPONSE']._serialized_start=394
-  _globals['_LISTSYMBOLSRESPONSE']._serialized_end=455
-  _globals['_GETSYMBOLREQUEST']._serialized_start=457
-  _globals['_GETSYMBOLREQUEST']._serialized_end=489
-  _globals['_CANDLE']._serialized_start=492
-  _globals['_CANDLE']._serialized_end=710
-  _globals['_GETCANDLESREQUEST']._serialized_start=713
-  _globals['_GETCANDLESREQUEST']._serialized_end=877
-  _globals['_GETCANDLESRESPONSE']._serialized_start=880
-  _globals['_GETCANDLESRESPONSE']._serialized_end=1054
-  _globals['_GETQUOTEREQUEST']._serialized_start=1056
-  _globals['_GETQUOTEREQUEST']._serialized_end=1089
-  _globals['_QUOTE']._serialized_start=1092
-  _globals['_QUOTE']._serialized_end=1573
-  _globals['_STREAMQUOTESREQUEST']._serialized_start=1575
-  _globals['_STREAMQUOTESREQUEST']._serialized_end=1613
-  _globals['_MARKETDATASERVICE']._serialized_start=1616
-  _globals['_MARKETDATASERVICE']._serialized_end=2040
+  _globals['_SYMBOL']._serialized_end=340
+  _globals['_LISTSYMBOLSREQUEST']._serialized_start=342
+  _globals['_LISTSYMBOLSREQUEST']._serialized_end=416
+  _globals['_LISTSYMBOLSRESPONSE']._serialized_start=418
+  _globals['_LISTSYMBOLSRESPONSE']._serialized_end=479
+  _globals['_GETSYMBOLREQUEST']._serialized_start=481
+  _globals['_GETSYMBOLREQUEST']._serialized_end=513
+  _globals['_CANDLE']._serialized_start=516
+  _globals['_CANDLE']._serialized_end=734
+  _globals['_GETCANDLESREQUEST']._serialized_start=737
+  _globals['_GETCANDLESREQUEST']._serialized_end=901
+  _globals['_GETCANDLESRESPONSE']._serialized_start=904
+  _globals['_GETCANDLESRESPONSE']._serialized_end=1078
+  _globals['_GETQUOTEREQUEST']._serialized_start=1080
+  _globals['_GETQUOTEREQUEST']._serialized_end=1113
+  _globals['_QUOTE']._serialized_start=1116
+  _globals['_QUOTE']._serialized_end=1597
+  _globals['_STREAMQUOTESREQUEST']._serialized_start=1599
+  _globals['_STREAMQUOTESREQUEST']._serialized_end=1637
+  _globals['_MARKETDATASERVICE']._serialized_start=1640
+  _globals['_MARKETDATASERVICE']._serialized_end=2064
 # @@protoc_insertion_point(module_scope)

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Symbol(_message.Message):
-    __slots__ = ("code", "name", "market", "security_type", "sector", "listed_date", "board_lot")
+    __slots__ = ("code", "name", "market", "security_type", "sector", "listed_date", "board_lot", "without_prices")
     CODE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class Symbol(_message.Message):
     SECTOR_FIELD_NUMBER: _ClassVar[int]
     LISTED_DATE_FIELD_NUMBER: _ClassVar[int]
     BOARD_LOT_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_PRICES_FIELD_NUMBER: _ClassVar[int]
     code: str
     name: str
     market: _common_pb2.Market
@@ -27,7 +28,8 @@ class Symbol(_message.Message):
     sector: str
     listed_date: _common_pb2.Date
     board_lot: int
-    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., market: _Optional[_Union[_common_pb2.Market, str]] = ..., security_type: _Optional[_Union[_common_pb2.SecurityType, str]] = ..., sector: _Optional[str] = ..., listed_date: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., board_lot: _Optional[int] = ...) -> None: ...
+    without_prices: bool
+    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., market: _Optional[_Union[_common_pb2.Market, str]] = ..., security_type: _Optional[_Union[_common_pb2.SecurityType, str]] = ..., sector: _Optional[str] = ..., listed_date: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., board_lot: _Optional[int] = ..., without_prices: _Optional[bool] = ...) -> None: ...
 
 class ListSymbolsRequest(_message.Message):
     __slots__ = ("query", "market")

@@ -1327,6 +1327,12 @@ class Symbol(betterproto2.Message):
     Board lot in shares (1 on KRX).
     """
 
+    without_prices: "bool" = betterproto2.field(8, betterproto2.TYPE_BOOL)
+    """
+    True when the server holds no prices for it (a simulator whose data does not cover it): its
+    quotes and candles fail with NOT_FOUND (NO_PRICE_DATA).
+    """
+
 
 default_message_pool.register_message("jts.broker.v1", "Symbol", Symbol)
 
