@@ -17,7 +17,7 @@ ROUNDS = 7
 
 
 def _serve(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", "serve", "--port", str(port), "--paused"],
+    proc = subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", "serve", "--port", str(port), "--control", "--paused"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     line = proc.stdout.readline() if proc.stdout else ""  # printed once the port is bound
     if str(port) not in line:

@@ -26,7 +26,7 @@ def cli(*argv: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.P
 def start_server(port: int, *extra: str) -> tuple[subprocess.Popen, str]:
     """``jts-broker serve --port PORT`` (replay clock stopped); returns once the port is bound,
     with the banner line it printed."""
-    server = cli("serve", "--port", str(port), "--paused", *extra)
+    server = cli("serve", "--port", str(port), "--control", "--paused", *extra)
     line = server.stdout.readline()  # printed once the port is bound
     if f"127.0.0.1:{port}" not in line:
         server.kill()

@@ -106,7 +106,7 @@ def test_demo_runs_the_main_job(capsys):
 def serve_and_query(data_dir: Path | None, *query: str) -> tuple[str, str]:
     port = free_port()
     extra = ("--data-dir", str(data_dir), "--from", "2024-01-04") if data_dir else ()
-    server = cli("serve", "--port", str(port), "--paused", *extra)
+    server = cli("serve", "--port", str(port), "--control", "--paused", *extra)
     try:
         line = server.stdout.readline()  # printed once the port is bound
         assert f"127.0.0.1:{port}" in line, (line, server.stderr.read() if server.poll() is not None else "")
@@ -148,7 +148,7 @@ def test_serve_refuses_a_malformed_folder(tmp_path):
 
 def test_serve_refuses_a_port_in_use():
     port = free_port()
-    first = cli("serve", "--port", str(port), "--paused")
+    first = cli("serve", "--port", str(port), "--control", "--paused")
     try:
         assert str(port) in first.stdout.readline()
         second = cli("serve", "--port", str(port))
@@ -189,7 +189,7 @@ def test_serve_emulates_a_brokers_limits_and_codes():
     from jts_broker import BrokerConfig, GrpcBrokerGateway, RateLimit, RateLimitExceeded, RetryPolicy
 
     port = free_port()
-    server = cli("serve", "--port", str(port), "--paused", "--emulate", "kiwoom")
+    server = cli("serve", "--port", str(port), "--control", "--paused", "--emulate", "kiwoom")
     try:
         line = server.stdout.readline()
         assert "queries 5/s" in line, line
@@ -206,7 +206,7 @@ def test_serve_emulates_a_brokers_limits_and_codes():
 
 def test_serve_with_lost_order_responses_still_places_each_order_once():
     port = free_port()
-    server = cli("serve", "--port", str(port), "--paused", "--drop-after-commit", "1", "--fault-seed", "1")
+    server = cli("serve", "--port", str(port), "--control", "--paused", "--drop-after-commit", "1", "--fault-seed", "1")
     try:
         assert "faults injected" in server.stdout.readline()
         target = ("--target", f"127.0.0.1:{port}")
@@ -233,7 +233,7 @@ def test_serve_with_tls_and_a_token_and_a_client_config(tmp_path):
         pem.write_to_path(str(tmp_path / "server.pem"), append=i > 0)
     port = free_port()
     env = {"JTS_BROKER_SERVE_TOKEN": "serve-secret"}
-    server = cli("serve", "--port", str(port), "--paused", "--tls-cert", str(tmp_path / "server.pem"),
+    server = cli("serve", "--port", str(port), "--control", "--paused", "--tls-cert", str(tmp_path / "server.pem"),
                  "--tls-key", str(tmp_path / "server.key"), env=env)
     try:
         banner = server.stdout.readline()

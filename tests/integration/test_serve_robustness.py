@@ -36,6 +36,11 @@ def test_serve_refuses_bad_options_in_one_line(capsys: pytest.CaptureFixture[str
     assert exited.value.code == 2 and says in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_paused_clock_without_the_control_service_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--paused"]) == 1
+    assert "--paused needs --control" in capsys.readouterr().err
+
+
 def test_a_session_date_the_data_cannot_replay_is_refused_naming_the_nearest_trading_days() -> None:
     with pytest.raises(ConfigurationError, match=r"2025-06-14 \(Saturday\) is not a trading day.*before it 2025-06-13 and after it 2025-06-16") as weekend:
         SimulatorServer(start=date(2025, 6, 14), speed=0)

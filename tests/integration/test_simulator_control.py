@@ -57,7 +57,7 @@ def test_a_simulator_without_control_answers_unimplemented() -> None:
 
 def test_sim_commands_drive_a_serve_process() -> None:
     port = free_port()
-    with served(port, "--control", "--from", "2026-03-16", "--to", "2026-03-17") as (_, banner):
+    with served(port, "--from", "2026-03-16", "--to", "2026-03-17") as (_, banner):
         assert "2026-03-16 09:00:00 KST continuous, day 1 of 2" in banner and "paused" in banner and "control service on" in banner
         target = ("--target", f"127.0.0.1:{port}")
 
@@ -95,7 +95,7 @@ def test_the_backtest_example_gives_the_same_fills_for_the_same_seed() -> None:
 
 def test_the_backtest_example_runs_as_a_script_against_a_serve_process() -> None:
     port = free_port()
-    with served(port, "--control", "--from", "2026-03-03"):
+    with served(port, "--from", "2026-03-03"):
         process = subprocess.Popen([sys.executable, str(EXAMPLE), "--target", f"127.0.0.1:{port}", "--from", "2026-03-03"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = process.communicate(timeout=300)

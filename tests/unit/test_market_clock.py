@@ -93,6 +93,45 @@ def test_the_runner_moves_with_real_time_at_its_speed_and_skips_the_night():
         runner.stop()
 
 
+def test_the_runner_survives_a_move_by_hand_and_pause_is_immediate():
+    clock = MarketClock([date(2025, 6, 13)])
+    runner = ClockRunner(clock, speed=60.0, interval_s=0.01)
+    runner.start()
+    try:
+        clock.advance_to(clock.now + timedelta(hours=2))  # another mover jumps ahead of the runner's target
+        moved_by_hand = clock.now
+        deadline = real_time.monotonic() + 5
+        while clock.now == moved_by_hand and real_time.monotonic() < deadline:
+            real_time.sleep(0.02)
+        assert clock.now > moved_by_hand  # still running
+        runner.pause()
+        paused_at = clock.now
+        real_time.sleep(0.1)
+        assert clock.now == paused_at  # nothing lands after pause() returned
+    finally:
+        runner.stop()
+
+
+def test_a_listener_that_fails_stops_neither_the_clock_nor_the_other_listeners():
+    clock = MarketClock([date(2025, 6, 13)])
+    heard: list[datetime] = []
+
+    def broken(moment: datetime) -> None:
+        raise RuntimeError("a bug in a listener")
+
+    clock.subscribe(broken)
+    clock.subscribe(heard.append)
+    assert clock.step_events(3) == 3 and len(heard) == 3
+
+
+def test_a_replay_of_the_bundled_data_never_starts_in_its_adjusted_prices():
+    market = load_market(None, None, date(2021, 5, 3), last_days=20)
+    assert market.clock.days[0] == date(2021, 4, 21)  # not 20 trading days back, before 2021-04-21
+    with pytest.raises(ConfigurationError) as refused:
+        load_market(None, None, date(2021, 4, 1))
+    assert refused.value.code == "HISTORY_ONLY"
+
+
 def test_quote_streams_never_go_silent_in_session():
     market = load_market(None, date(2026, 3, 16), date(2026, 3, 17))
     runner = ClockRunner(market.clock, speed=600.0, interval_s=0.02)

@@ -112,6 +112,25 @@ def test_a_resting_limit_fills_at_its_own_price_when_the_path_jumps_past_it_and_
     assert info.value.code == "ORDER_NOT_CANCELLABLE"
 
 
+def test_the_rest_of_a_partly_filled_limit_fills_at_its_own_price_never_better():
+    broker = make_broker(cash=1_000_000_000, minute_volume=40)  # 10 shares trade at each price point
+    order = place(broker, limit_order(ACC, "005930", Side.BUY, 25, 77400)).order
+    assert (order.filled_quantity, order.average_fill_price) == (10, D(77400))  # on arrival: the ask
+    at(broker, "09:01:30")  # the path falls to 76,000: the rest rested at 77,400 and is filled there, not at 76,100
+    filled = broker.order(order.order_id)
+    assert filled.status is OrderStatus.FILLED and filled.average_fill_price == D(77400)
+
+
+def test_where_nothing_traded_nothing_fills():
+    broker = make_broker(minute_volume=0)
+    order = place(broker, market_order(ACC, "005930", Side.BUY, 5)).order
+    assert order.filled_quantity == 0 and broker.market.quote("005930").ask_size == 0
+    at(broker, "09:02:30")  # 09:03 on is bridged with the day's remaining volume
+    assert broker.order(order.order_id).filled_quantity == 0
+    at(broker, "09:03:15")
+    assert broker.order(order.order_id).status is OrderStatus.FILLED
+
+
 def test_a_large_order_fills_in_parts_by_the_volume_at_the_touch():
     broker = make_broker(cash=1_000_000_000, minute_volume=40)  # size at the touch: 10 shares
     order = place(broker, market_order(ACC, "005930", Side.BUY, 25)).order

@@ -77,7 +77,7 @@ DEFAULT_REPLAY_DAYS = 20
 """Without --from, the simulator replays the last 20 trading days of its data (about a month)."""
 
 
-def add_replay_args(parser: argparse.ArgumentParser) -> None:
+def add_replay_args(parser: argparse.ArgumentParser, paused_help: str) -> None:
     """The options of a replayed paper market (serve, kis-emulator)."""
     r = parser.add_argument_group("the replayed market (market clock)")
     r.add_argument("--from", "--session-date", dest="start", type=date_arg, metavar="YYYY-MM-DD",
@@ -85,5 +85,5 @@ def add_replay_args(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--to", dest="end", type=date_arg, metavar="YYYY-MM-DD", help="last day to replay (default: the last day of the data)")
     r.add_argument("--speed", type=speed_arg, default=DEFAULT_SPEED, metavar="N",
                    help="market seconds per real second, > 0: 1 is real time, 60 a market minute a second (default: %(default)g)")
-    r.add_argument("--paused", action="store_true", help="start with the clock still (move it with `jts-broker sim`, which needs --control)")
+    r.add_argument("--paused", action="store_true", help=paused_help)
     r.add_argument("--seed", type=int, default=0, help="seed of the synthetic intraday paths: the same seed replays the same prices (default: 0)")

@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--env", choices=["paper", "real"], default="paper", help="which domain's transaction ids to speak (default: %(default)s)")
     s.add_argument("--account", action="append", default=[], metavar="CANO-PRDT", help="account number (repeatable; default 50000001-01)")
     s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files; default: bundled KRX data")
-    add_replay_args(s)
+    add_replay_args(s, "keep the clock still for good: prices never move (the emulator has no control service; for tests)")
     s.add_argument("--cash", type=cash_arg, default=Decimal(100_000_000), help="starting cash per account, KRW (default: 100,000,000)")
     s.add_argument("--rate", type=int, metavar="N", help="calls a second per app key before EGW00201 (default: KIS's, 20 real / 2 paper)")
     f = s.add_argument_group("fault injection")

@@ -46,7 +46,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     s.add_argument("--port", type=port_arg, default=50551, help="port 1-65535 (default: %(default)s; 0 picks a free one)")
     s.add_argument("--data-dir", type=Path, help="folder of <code>.csv daily files (date,open,high,low,close,volume); default: bundled KRX data")
-    add_replay_args(s)
+    add_replay_args(s, "start with the clock still (needs --control: move it with `jts-broker sim`)")
     s.add_argument("--control", action="store_true", help="serve the SimulatorControl service (clock, pause, advance, reset: `jts-broker sim`)")
     s.add_argument("--cash", type=cash_arg, default=Decimal(100_000_000), help="starting cash per paper account, KRW >= 0 (default: 100,000,000)")
     s.add_argument("--emulate", choices=[b.value for b in BrokerType], default="mock",
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         banner = (f"jts-broker gateway serving on {server.target}: KIS {backend.kis.kis_env.value} account {backend.kis.account} "
                   f"at {backend.kis.url}, rate limits: {backend.rate_limiter.policy}, {extras}. Ctrl-C stops.")
     else:
+        if args.paused and not args.control:
+            raise ConfigurationError("--paused needs --control: without the control service nothing could move the clock")
         simulator = SimulatorServer(args.host, args.port, market=replay_market(args), initial_cash=args.cash, speed=args.speed, control=args.control,
                                     rate_limits=limits, broker_type=emulate, faults=faults, tls=tls, token=args.token or None)
         if args.paused:

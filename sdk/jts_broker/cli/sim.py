@@ -41,8 +41,7 @@ def clock_line(state: ClockState) -> str:
 
 
 def _moment(text: str) -> datetime:
-    """``YYYY-MM-DDTHH:MM[:SS]`` (Asia/Seoul unless an offset is given) or ``HH:MM[:SS]`` (today's
-    trading day, resolved by the caller)."""
+    """``YYYY-MM-DDTHH:MM[:SS]``, in Asia/Seoul unless an offset is given."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

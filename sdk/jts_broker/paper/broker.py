@@ -18,12 +18,15 @@ Rules (KRX unless said otherwise):
     wait for it; the auction fills every order whose limit allows (market orders: all) at the
     single printed price, the day's open or close; working orders of continuous trading take
     part in the closing auction too;
-  - in continuous trading a marketable order (market, or a limit at or through the touch) fills
-    at the touch: a buy at the ask, a sell at the bid, never worse than its limit; a limit resting
-    away from the touch fills at its own price once the path trades at or through it (never
-    better because the path jumped past it);
-  - each fill takes at most ``participation`` x the size shown at the touch, which the orders of
-    one event share in time priority: a large order fills in parts, event after event;
+  - in continuous trading an order marketable on arrival (market, or a limit at or through the
+    touch) fills at the touch: a buy at the ask, a sell at the bid, never worse than its limit;
+    what a limit order leaves rests and fills only at its own price, once the path trades at or
+    through it (never better because the path jumped past it); a market order's rest takes the
+    touch of later events. A resting limit fills when the path touches it: no queue ahead of it
+    is modelled (optimistic for a price many orders wait at);
+  - each fill takes at most ``participation`` x the shares the path traded at that price point
+    (the auctions: their volume), which the orders of one event share in time priority: a large
+    order fills in parts, event after event; where nothing traded, nothing fills;
   - DAY orders still working after the closing auction expire (EXPIRED, reason given); IOC
     cancels what does not fill at once; FOK fills completely or is cancelled.
 - Money: commission ``commission_rate`` of each fill's amount, and on sells the transaction tax
@@ -93,7 +96,6 @@ class _Working:
     commission: Decimal = Decimal(0)
     tax: Decimal = Decimal(0)
     reserved: Decimal = Decimal(0)  # cash held for the unfilled rest of a buy
-    marketable: bool = False  # at its last match its limit was at or through the touch
     reject_code: str = ""
     reject_reason: str = ""
     updated: object = None
@@ -216,13 +218,14 @@ class PaperBroker:
             symbol = self.market.symbol(request.symbol)
             now = self.market.now()  # the replay clock, as quotes follow it
             working = _Working(request, f"{self._prefix}-{next(self._ids):08d}", now)
-            rejection = self._check(book, working, symbol.security_type)
+            phase = self.market.clock.phase  # read once: the check and the match must agree on it
+            rejection = self._check(book, working, symbol.security_type, phase)
             self._orders[working.order_id] = working
             book.by_client_id[request.client_order_id] = working.order_id
             if rejection:
                 working.status, (working.reject_code, working.reject_reason) = OrderStatus.REJECTED, rejection
                 raise OrderRejected(rejection[1], code=rejection[0], order_id=working.order_id)
-            if self.market.clock.phase is MarketPhase.CONTINUOUS:
+            if phase is MarketPhase.CONTINUOUS:
                 self._match(working, immediate=True)
             return OrderResult(working.snapshot())
 
@@ -235,9 +238,8 @@ class PaperBroker:
             raise OrderRejected(working.reject_reason, code=working.reject_code, order_id=working.order_id)
         return OrderResult(working.snapshot(), duplicate=True)
 
-    def _check(self, book: _Book, working: _Working, security_type: SecurityType) -> tuple[str, str] | None:
+    def _check(self, book: _Book, working: _Working, security_type: SecurityType, phase: MarketPhase) -> tuple[str, str] | None:
         r = working.request
-        phase = self.market.clock.phase
         if phase is MarketPhase.CLOSED:
             return "MARKET_CLOSED", (f"the market is closed at {self.market.now():%Y-%m-%d %H:%M} KST: orders are taken from 08:30 to 15:30 "
                                      f"of a trading day" + (" (the replay has ended)" if self.market.clock.ended else ""))
@@ -302,7 +304,8 @@ class PaperBroker:
         hours = krx.session_hours(moment.date())
         t = moment.timetz().replace(tzinfo=None)
         with self._lock:
-            self._consumed.clear()  # the liquidity of earlier events is gone
+            step = self.market.step
+            self._consumed = {key: used for key, used in self._consumed.items() if key[2] >= step}  # earlier events' liquidity is gone
             working = [w for w in self._orders.values() if not w.status.is_final]
             if t == hours.open or t == hours.close:
                 for w in working:
@@ -316,10 +319,11 @@ class PaperBroker:
                 for w in working:
                     self._match(w, immediate=False)
 
-    def _liquidity(self, working: _Working, quote_size: int) -> tuple[tuple[str, Side, int], int]:
+    def _liquidity(self, working: _Working, traded: int) -> tuple[tuple[str, Side, int], int]:
+        """What the orders of this event on this side may still take of ``traded`` shares."""
         r = working.request
         key = (r.symbol, r.side, self.market.step)
-        share = max(1, int(quote_size * self.participation))  # at least a share: a small touch still trades
+        share = max(1, int(traded * self.participation)) if traded > 0 else 0  # nothing traded: nothing to take
         return key, max(0, share - self._consumed.get(key, 0))
 
     def _take(self, working: _Working, key: tuple[str, Side, int], quantity: int, price: Decimal) -> None:
@@ -330,31 +334,34 @@ class PaperBroker:
             self._finish(working, OrderStatus.FILLED)
 
     def _auction(self, working: _Working) -> None:
-        """A single-price auction: the order fills at the printed price when its limit allows."""
+        """A single-price auction: the order fills at the printed price when its limit allows, up
+        to the auction's volume (the opening auction's is the first minute's)."""
         r = working.request
-        quote = self.market.quote(r.symbol)
-        price = quote.price
+        price = self.market.quote(r.symbol).price
         if r.order_type is OrderType.LIMIT and (r.price < price if r.side is Side.BUY else r.price > price):  # type: ignore[operator]
             return
-        working.marketable = True  # what the auction leaves unfilled meets the touch next
-        key, available = self._liquidity(working, quote.ask_size if r.side is Side.BUY else quote.bid_size)
+        key, available = self._liquidity(working, self.market.auction_volume(r.symbol))
         self._take(working, key, min(working.remaining, available), price)
 
     def _match(self, working: _Working, immediate: bool) -> None:
-        """Continuous trading. A marketable order (a market order, or a limit at or through the
-        touch) fills at the touch, never worse than its limit; a resting limit fills at its own
-        price once the path trades at or through it (never better because a step jumped)."""
+        """Continuous trading. On arrival a marketable order (a market order, or a limit at or
+        through the touch) fills at the touch, never worse than its limit. A market order's rest
+        fills at the touch of later events; a limit order's rest is a resting order and fills
+        only at its own price, once the path trades at or through it: never better because the
+        path jumped past it, nor because the price moved on after a partial fill (an exchange's
+        book would fill the resting limit first)."""
         r = working.request
         quote = self.market.quote(r.symbol)
         buy = r.side is Side.BUY
         touch = quote.ask if buy else quote.bid
         limit = r.price
-        marketable = limit is None or (touch <= limit if buy else touch >= limit)
-        if immediate or working.marketable:
-            price: Decimal | None = touch if marketable else None
-        else:  # it rested away from the touch: the path must trade at or through its limit
-            price = limit if (quote.price <= limit if buy else quote.price >= limit) else None  # type: ignore[operator]
-        working.marketable = marketable
+        price: Decimal | None
+        if limit is None:
+            price = touch
+        elif immediate:
+            price = touch if (touch <= limit if buy else touch >= limit) else None
+        else:
+            price = limit if (quote.price <= limit if buy else quote.price >= limit) else None
         key, available = self._liquidity(working, quote.ask_size if buy else quote.bid_size)
         quantity = min(working.remaining, available) if price is not None else 0
         if r.time_in_force is TimeInForce.FOK and quantity < working.remaining:

@@ -16,6 +16,7 @@ skips the night: once a day has ended, the next trading day's 08:30 comes at onc
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time as _time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ DAY_END_AFTER_CLOSE = timedelta(minutes=10)
 session starts; after-hours trading is not modelled)."""
 
 EventListener = Callable[[datetime], None]
+log = logging.getLogger("jts_broker.paper.clock")
 
 
 def day_events(day: date) -> tuple[datetime, ...]:
@@ -76,13 +78,14 @@ class MarketClock:
             raise ConfigurationError("the replay has no trading days: the data holds no bars in the chosen range", code="NO_TRADING_DAYS")
         self._day_set = frozenset(self.days)
         first = self.days[0]
-        self._now = start or datetime.combine(first, krx.session_hours(first).open, tzinfo=KST)
+        self._now = (start or datetime.combine(first, krx.session_hours(first).open, tzinfo=KST)).astimezone(KST)
         self._day = 0
         self._events = day_events(first)
         if not self._events[0] <= self._now < self._events[-1]:
             raise ConfigurationError(f"the clock must start during {first}'s session ({self._events[0]:%H:%M}-{self._events[-1]:%H:%M})")
         self._next = bisect.bisect_right(self._events, self._now)
         self._step = 0
+        self._told = 0  # the last step whose listeners have all run
         self._ended = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -110,8 +113,16 @@ class MarketClock:
     def trading_day(self) -> date:
         """The trading day the replay is in: the last replayed trading day on or before today's
         date (between days, the day that ended until midnight, then the coming one)."""
-        index = bisect.bisect_right(self.days, self._now.date()) - 1
-        return self.days[max(0, index)]
+        return self._day_of(self._now)
+
+    def _day_of(self, moment: datetime) -> date:
+        return self.days[max(0, bisect.bisect_right(self.days, moment.date()) - 1)]
+
+    def snapshot(self) -> tuple[datetime, date]:
+        """``(now, trading_day)`` read together: readers that need both must not see the clock
+        cross a night between the two."""
+        now = self._now
+        return now, self._day_of(now)
 
     @property
     def phase(self) -> MarketPhase:
@@ -132,9 +143,9 @@ class MarketClock:
         """A snapshot of the clock (``speed`` and ``paused`` are the runner's)."""
         with self._lock:
             now, step, ended = self._now, self._step, self._ended
-        today = self.trading_day
-        return ClockState(now, today, MarketPhase.CLOSED if ended else self.phase, speed, paused, ended, self.days[0], self.days[-1],
-                          self.days.index(today) + 1, len(self.days), step)
+        today = self._day_of(now)
+        phase = MarketPhase.CLOSED if ended or now.date() not in self._day_set else phase_at(now)
+        return ClockState(now, today, phase, speed, paused, ended, self.days[0], self.days[-1], self.days.index(today) + 1, len(self.days), step)
 
     # -- moving --------------------------------------------------------------------------------
 
@@ -164,6 +175,18 @@ class MarketClock:
                     self._now = moment.astimezone(KST)
             return passed
 
+    def advance_by(self, market_s: float, *, skip_night: bool = False) -> int:
+        """Move ``market_s`` market seconds on from where the clock stands when it gets to move
+        (another mover may have moved it meanwhile; it never goes back); ``skip_night``: from
+        between two days, go to the next day's first event at least. The events passed."""
+        with self._moving:
+            target = self._now + timedelta(seconds=market_s)
+            if skip_night and self.between_days:
+                upcoming = self.next_event()
+                if upcoming is not None:
+                    target = max(target, upcoming)
+            return self.advance_to(target)
+
     def step_events(self, count: int = 1) -> int:
         """Move through the next ``count`` events; the number passed (fewer at the end)."""
         with self._moving:
@@ -174,14 +197,15 @@ class MarketClock:
             return passed
 
     def wait_for_change(self, seen_step: int, timeout_s: float) -> int:
-        """Block until the step differs from ``seen_step`` or ``timeout_s`` passes; the step."""
+        """Block until an event after step ``seen_step`` has been heard by every listener (its
+        orders matched), or ``timeout_s`` passes; the step last heard."""
         with self._changed:
-            self._changed.wait_for(lambda: self._step != seen_step, timeout=timeout_s)
-            return self._step
+            self._changed.wait_for(lambda: self._told != seen_step, timeout=timeout_s)
+            return self._told
 
     def _enter_next(self) -> None:
         event = self._events[self._next]
-        with self._changed:
+        with self._lock:
             self._now = event
             self._step += 1
             self._next += 1
@@ -192,9 +216,14 @@ class MarketClock:
                     self._next = 0
                 else:
                     self._ended = True
+        for listener in self._listeners:  # matched before waiters wake: a stream sees the fills of the event
+            try:
+                listener(event)
+            except Exception:  # one listener's bug must not stop the clock nor the others
+                log.exception("market clock listener %r failed at %s", listener, event.isoformat())
+        with self._changed:
+            self._told = self._step
             self._changed.notify_all()
-        for listener in self._listeners:
-            listener(event)
 
 
 class ClockRunner:
@@ -259,16 +288,14 @@ class ClockRunner:
         while not self._stop.wait(self._interval_s):
             now = _time.monotonic()
             elapsed, last = now - last, now
+            # The move happens under the runner's lock: once pause() returns, nothing more moves.
             with self._lock:
-                speed = 0.0 if self._paused else self._speed
-            if speed <= 0 or self.clock.ended:
-                continue
-            target = self.clock.now + timedelta(seconds=elapsed * speed)
-            if self.clock.between_days:  # skip the night
-                upcoming = self.clock.next_event()
-                if upcoming is not None:
-                    target = max(target, upcoming)
-            self.clock.advance_to(target)
+                if self._paused or self._speed <= 0 or self.clock.ended:
+                    continue
+                try:
+                    self.clock.advance_by(elapsed * self._speed, skip_night=True)
+                except Exception:  # keep running: a stopped clock thread would freeze the market silently
+                    log.exception("the market clock runner failed to move the clock")
 
 
 def check_speed(speed: float, *, allow_zero: bool = False) -> float:

@@ -155,8 +155,11 @@ def load_market(data_dir: Path | None = None, start: date | None = None, end: da
         listing.setdefault(code, Symbol(code, code, Market.KOSPI, SecurityType.STOCK))
     days = {bar.day for bars in daily.values() for bar in bars}
     if start is None:
-        before_end = sorted(d for d in days if end is None or d <= end) or sorted(days)
-        start = before_end[max(0, len(before_end) - max(1, last_days))]
+        tradable = sorted(d for d in days if (end is None or d <= end) and (data_dir is not None or d >= TRADED_PRICES_SINCE))
+        if not tradable:
+            raise ConfigurationError(f"no trading day of the data up to {end} can be a session (the bundled data before "
+                                     f"{TRADED_PRICES_SINCE.isoformat()} is adjusted prices, history only)", code="HISTORY_ONLY")
+        start = tradable[max(0, len(tradable) - max(1, last_days))]
     else:
         check_session_date(start, days, bundled=data_dir is None)
     if end is not None and end < start:

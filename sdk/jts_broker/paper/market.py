@@ -28,7 +28,7 @@ from jts_broker.domain.market_data import Candle, Quote, Symbol
 from jts_broker.domain.timeutil import KST, start_of_day
 
 from .clock import MarketClock
-from .path import POINTS_PER_MINUTE, DailyBar, DayPath
+from .path import DailyBar, DayPath
 
 __all__ = ["BarMarket", "DailyBar"]
 
@@ -172,16 +172,15 @@ class BarMarket:
 
     def quote(self, code: str) -> Quote:
         """The quote at the clock's time. Bid and ask are one tick apart (the bid at the last
-        price); the size at each is the shares the path trades at one price (a quarter of the
-        minute's volume, at least 1). Before the open prints, the previous close with no volume; a
+        price); the size at each is the shares the path traded at its current price point (0
+        where nothing traded). Before the open prints, the previous close with no volume; a
         symbol not trading today quotes its last close, unchanged.
 
         Raises:
             SymbolNotFound: not listed (SYMBOL_NOT_FOUND) or no prices (NO_PRICE_DATA).
         """
         bars = self._bars(code)
-        now = self.clock.now  # read once: price and time must agree
-        today = self.clock.trading_day
+        now, today = self.clock.snapshot()  # read once: price and time must agree
         path = self.path(code, today)
         kind, market = self._security_type(code), self._market_of(code)
         if path is None:
@@ -197,9 +196,17 @@ class BarMarket:
             price, open_, high, low, volume, depth = path.previous_close, path.previous_close, path.previous_close, path.previous_close, 0, 0
         else:
             price, open_, high, low, volume = path.prices[k], path.prices[0], path.highs[k], path.lows[k], path.volumes[k]
-            depth = max(1, path.minute_volume(k) // POINTS_PER_MINUTE)
+            depth = path.point_volume(k)
         ask = min(krx.next_tick(price, kind, market=market, on=today), path.upper_limit) if price < path.upper_limit else price
         return Quote(code, now, price, open_, high, low, path.previous_close, path.upper_limit, path.lower_limit, price, ask, depth, depth, volume)
+
+    def auction_volume(self, code: str) -> int:
+        """Shares traded in the minute (or closing auction) of ``code``'s current price: what an
+        auction printing now can fill. 0 when it does not trade today or before the open."""
+        now, today = self.clock.snapshot()
+        path = self.path(code, today)
+        k = path.index_at(now) if path else -1
+        return path.minute_volume(k) if path is not None and k >= 0 else 0
 
     def previous_close(self, code: str) -> Decimal:
         """The close before today (the base of today's price limits)."""
@@ -225,10 +232,10 @@ class BarMarket:
         candles, times = self._all_daily(code)
         return candles[: bisect.bisect_left(times, start_of_day(self.session_date))]
 
-    def session_candle(self, code: str) -> Candle | None:
+    def session_candle(self, code: str, at: tuple[datetime, date] | None = None) -> Candle | None:
         """Today's daily candle so far (partial until the close); None before the open prints or
-        when ``code`` does not trade today."""
-        now, today = self.clock.now, self.clock.trading_day
+        when ``code`` does not trade today. ``at``: a clock snapshot to read at (default now)."""
+        now, today = at or self.clock.snapshot()
         path = self.path(code, today)
         k = path.index_at(now) if path else -1
         if path is None or k < 0:
@@ -250,16 +257,17 @@ class BarMarket:
         if timeframe is Timeframe.MINUTE_1:
             return self._minute_candles(code, start, end)
         candles, times = self._all_daily(code)
-        today = start_of_day(self.session_date)
+        at = self.clock.snapshot()  # one reading of the clock for the history and today's bar
+        today = start_of_day(at[1])
         daily = candles[bisect.bisect_left(times, start): bisect.bisect_left(times, min(end, today))]
-        current = self.session_candle(code)
+        current = self.session_candle(code, at)
         if current is not None and start <= current.time < end:
             daily.append(current)
         return daily if timeframe is Timeframe.DAY else _aggregate(daily, timeframe)
 
     def _minute_candles(self, code: str, start: datetime, end: datetime) -> list[Candle]:
         self._bars(code)
-        now, today = self.clock.now, self.clock.trading_day
+        now, today = self.clock.snapshot()
         first_replayed = self.clock.days[0]
         real_days = self._minute_days.get(code, [])
         first, last = start.astimezone(KST).date(), min((end - timedelta(microseconds=1)).astimezone(KST).date(), today)

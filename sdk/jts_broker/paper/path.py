@@ -141,6 +141,10 @@ class DayPath:
         """The index of the last price at or before ``moment``; -1 before the open."""
         return bisect.bisect_right(self.times, moment) - 1
 
+    def point_volume(self, index: int) -> int:
+        """Shares traded at the price of ``index`` (0 where nothing traded)."""
+        return self.volumes[index] - (self.volumes[index - 1] if index > 0 else 0)
+
     def minute_volume(self, index: int) -> int:
         """Shares traded in the minute (or auction) of the price at ``index``."""
         return self.minute_bars[min(index // POINTS_PER_MINUTE, len(self.minute_bars) - 1)].volume

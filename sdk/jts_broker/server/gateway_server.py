@@ -89,8 +89,8 @@ class GatewayServer:
         self.port = 0
 
     def add_service(self, service: ExtraService) -> None:
-        """Serve ``service`` too (behind the same interceptors: token, faults, budgets), from the
-        next :meth:`start`."""
+        """Serve ``service`` too, from the next :meth:`start`: the bearer token guards it as it
+        does the contract's services; injected faults and broker budgets apply to those only."""
         self._extra.append(service)
 
     @property
