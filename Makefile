@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install redis-server codegen codegen-check lint test demo bench
+.PHONY: help install redis-server qt-libs codegen codegen-check lint test demo bench
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,20 @@ redis-server:
 		echo "installing redis-server (Debian package) for the shared-budget tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	else echo "redis-server is needed by the tests: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; fi
+
+# The Qt widgets' tests run PySide6 on the offscreen platform, which still loads these system
+# libraries (EGL/GL, xkbcommon, fontconfig, D-Bus, GLib). Installed as root on Debian when missing.
+QT_LIBS := libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon0 libfontconfig.so.1:libfontconfig1 \
+	libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0
+qt-libs:
+	@missing=""; for pair in $(QT_LIBS); do \
+		ldconfig -p | grep -q "$${pair%%:*} " || missing="$$missing $${pair#*:}"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing (Debian packages) for the Qt widgets' tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "the Qt tests need:$$missing (e.g. sudo apt-get install$$missing)" >&2; exit 1; fi
 
 GENERATED := sdk/jts_broker/contract/_generated sdk/jts_broker/client/_generated
 
@@ -51,7 +65,7 @@ lint: $(STAMP) ## Ruff (hand-written code and the templates' output), mypy --str
 	$(VENV)/bin/mypy
 	PYTHONPATH=sdk $(VENV)/bin/lint-imports
 
-test: $(STAMP) redis-server ## Run the test suite (installs redis-server as root on Debian when missing) and print line coverage of sdk/
+test: $(STAMP) redis-server qt-libs ## Run the test suite (installs redis-server and Qt's system libraries as root on Debian when missing) and print line coverage of sdk/
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 demo: $(STAMP) ## Start the simulator in-process and walk through the main job over real gRPC

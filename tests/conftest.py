@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import inspect
+import os
 import signal
 import sys
 import time
@@ -16,6 +17,9 @@ import pytest
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateLimit
 from jts_broker.server import SimulatorServer
+
+# The Qt widgets' tests run on Qt's offscreen platform: no screen on CI. Set before Qt loads.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ACCOUNT = "50000001-01"

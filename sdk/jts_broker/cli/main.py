@@ -31,7 +31,7 @@ from jts_broker.client.config_file import CONFIG_ENV, find_config, load_settings
 from jts_broker.client.registry import default_gateway
 from jts_broker.domain.gateway import IBrokerGateway
 
-from . import cache, commands, demo, kis_emulator, serve, sim, status
+from . import cache, commands, demo, gui, kis_emulator, serve, sim, status
 from .args import date_arg, krw_arg
 from .render import console
 
@@ -122,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_parsers(sub, common)
     cache.add_parser(sub, common)
     sim.add_parser(sub, common)
+    gui.add_parser(sub, common)
 
     s = client("limits", "rate-limit budgets and their usage (--watch: live bars)")
     s.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
@@ -215,6 +216,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return kis_emulator.run(args)
     if args.command == "sim":
         return sim.run(args, _config(args))
+    if args.command == "gui":
+        return gui.run(args, _config)
     gateway = _gateway(args)
     try:
         return commands.COMMANDS[args.command](args, gateway)

@@ -1,0 +1,188 @@
+"""The Qt widgets, real ones on Qt's offscreen platform (pytest-qt), against real simulators and
+real processes: the status widget follows a simulator process killed and restarted on the same
+port; the rate-limit indicator follows this process's calls and another process's spending of a
+shared SQLite budget."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from jts_broker import BrokerConfig, GrpcBrokerGateway, RateBudget, RateLimit, RateLimitPolicy
+from jts_broker.client.registry import BrokerRegistry
+from jts_broker.domain.enums import ConnectionStatus
+from jts_broker.policies.rate_limiter import RateLimiter
+from jts_broker.qt import BrokerStatusWidget, RateLimitIndicator
+from jts_broker.server import SimulatorServer
+from tests.processes import free_port, start_server, stop
+
+pytestmark = pytest.mark.integration
+WAIT_MS = 20_000
+
+
+def test_the_status_widget_follows_a_simulator_killed_and_restarted_on_its_port(qtbot: QtBot) -> None:
+    port = free_port()
+    server, _ = start_server(port)
+    registry = BrokerRegistry({"sim": BrokerConfig.from_target(f"127.0.0.1:{port}")})
+    try:
+        widget = BrokerStatusWidget(registry, check_interval_s=0.3)
+        qtbot.addWidget(widget)
+        seen: list[str] = []
+        widget.status_changed.connect(lambda name, status: seen.append(status))
+        qtbot.waitUntil(lambda: widget.status("sim") is ConnectionStatus.CONNECTED and widget.text("sim", "Latency").endswith(" ms"), timeout=WAIT_MS)
+        assert widget.text("sim", "Mode") == "LIVE"
+        assert widget.text("sim", "Address") == f"127.0.0.1:{port}"
+        stop(server, kill=True)  # a crash: no goodbye
+        qtbot.waitUntil(lambda: widget.status("sim") is ConnectionStatus.ERROR, timeout=WAIT_MS)
+        assert widget.text("sim", "Last error") and widget.text("sim", "Mode") == "-"
+        server, _ = start_server(port)  # back on the same port, nobody touches the widget
+        qtbot.waitUntil(lambda: widget.status("sim") is ConnectionStatus.CONNECTED, timeout=WAIT_MS)
+        assert seen[-1] == "connected" and "error" in seen
+        widget.close()
+    finally:
+        stop(server)
+        registry.close()
+
+
+def test_the_reconnect_button_connects_a_broker_that_was_never_reachable(qtbot: QtBot) -> None:
+    port = free_port()
+    registry = BrokerRegistry({"sim": BrokerConfig.from_target(f"127.0.0.1:{port}")})
+    server = None
+    try:
+        widget = BrokerStatusWidget(registry, check_interval_s=60)  # no periodic check: the button must do it
+        qtbot.addWidget(widget)
+        qtbot.waitUntil(lambda: widget.status("sim") is ConnectionStatus.ERROR, timeout=WAIT_MS)
+        server = SimulatorServer(port=port, speed=0).start()
+        widget.table.cellWidget(0, 7).click()
+        qtbot.waitUntil(lambda: widget.status("sim") is ConnectionStatus.CONNECTED, timeout=WAIT_MS)
+        widget.close()
+    finally:
+        if server is not None:
+            server.stop()
+        registry.close()
+
+
+def test_the_indicator_follows_this_process_calls_and_colours_by_threshold(qtbot: QtBot) -> None:
+    with SimulatorServer(speed=0) as server, GrpcBrokerGateway(BrokerConfig.from_target(server.target, rate_limit=RateLimit(1000, 60.0))) as gateway:
+        # A minute's window (its pacing lets 100 out per 6 s): tokens stay counted while the test looks.
+        indicator = RateLimitIndicator(gateway.rate_limiter, warn_at=0.01, alarm_at=0.02, refresh_s=5)  # amber from 10 tokens, red from 20
+        qtbot.addWidget(indicator)
+        levels: list[str] = []
+        indicator.level_changed.connect(levels.append)
+        qtbot.waitUntil(lambda: indicator.usage("query") is not None, timeout=WAIT_MS)
+        spent = gateway.rate_limiter.usage().used  # what connecting took
+        for _ in range(10 - spent):
+            gateway.get_quote("005930")
+        qtbot.waitUntil(lambda: indicator.bar("query").value() == 10, timeout=WAIT_MS)  # heard through the listener
+        assert indicator.bar("query").maximum() == 1000 and indicator.level == "warn"
+        for _ in range(10):
+            gateway.get_quote("005930")
+        qtbot.waitUntil(lambda: indicator.level == "alarm", timeout=WAIT_MS)
+        assert levels == ["warn", "alarm"] and "20/1000 per 1 min" in indicator.toolTip()
+        indicator.close()
+
+
+SPENDER = textwrap.dedent("""
+    import sys
+    from jts_broker import RateBudget, RateLimit, RateLimitPolicy
+    from jts_broker.policies.rate_limiter import RateLimiter
+    policy = RateLimitPolicy(RateBudget((RateLimit(1000, 60.0),)), backend="sqlite:///" + sys.argv[1], key="shared-ui")
+    with RateLimiter(policy) as limiter:
+        for _ in range(int(sys.argv[2])):
+            limiter.acquire()
+    print("spent", flush=True)
+""")
+
+
+def test_the_indicator_shows_what_another_process_spends_of_a_shared_budget(qtbot: QtBot, tmp_path: Path) -> None:
+    store = tmp_path / "budget.sqlite"
+    policy = RateLimitPolicy(RateBudget((RateLimit(1000, 60.0),)), backend=f"sqlite:///{store}", key="shared-ui")
+    with RateLimiter(policy) as limiter:
+        indicator = RateLimitIndicator(limiter, refresh_s=0.2)
+        qtbot.addWidget(indicator)
+        qtbot.waitUntil(lambda: indicator.usage("query") is not None, timeout=WAIT_MS)
+        assert indicator.bar("query").value() == 0
+        spender = subprocess.run([sys.executable, "-c", SPENDER, str(store), "37"], capture_output=True, text=True, timeout=120)
+        assert spender.stdout.strip() == "spent", spender.stderr
+        qtbot.waitUntil(lambda: indicator.bar("query").value() == 37, timeout=WAIT_MS)  # none of it went through this process
+        usage = indicator.usage("query")
+        assert usage is not None and usage.total == 0
+        indicator.close()
+
+
+def test_the_quote_panel_follows_an_async_stream_on_the_qt_event_loop(qtbot: QtBot) -> None:
+    import asyncio
+
+    import qasync
+
+    from jts_broker import AsyncGrpcBrokerGateway
+    from jts_broker.qt import QuotePanel
+
+    with SimulatorServer(speed=0) as server:
+        loop = qasync.QEventLoop(qtbot_app())
+        asyncio.set_event_loop(loop)
+
+        async def scenario() -> list[str]:
+            async with AsyncGrpcBrokerGateway(BrokerConfig.from_target(server.target)) as gateway:
+                panel = QuotePanel(gateway, ["005930", "000660"])
+                qtbot.addWidget(panel)
+                prices: list[str] = []
+                panel.quote_received.connect(lambda q: prices.append(f"{q.symbol} {q.price:,}"))
+                panel.start()
+                while len(prices) < 2:
+                    await asyncio.sleep(0.02)
+                server.step(8)  # the market moves: new quotes arrive on the same loop
+                while len(prices) < 4:
+                    await asyncio.sleep(0.02)
+                await panel.stop()
+                last = [p.split()[1] for p in prices if p.startswith("005930")][-1]
+                assert panel.text("005930", "Price") == last  # the row shows the stream's latest quote
+                return prices
+
+        try:
+            prices = loop.run_until_complete(asyncio.wait_for(scenario(), 30))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+        assert {p.split()[0] for p in prices} == {"005930", "000660"}
+
+
+def qtbot_app() -> QApplication:  # the QApplication pytest-qt made for this session
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    return app
+
+
+def test_gui_opens_the_example_window_on_an_in_process_simulator(tmp_path: Path) -> None:
+    shot = tmp_path / "gui.png"
+    done = subprocess.run([sys.executable, "-m", "jts_broker.cli.main", "gui", "--quit-after", "2", "--screenshot", str(shot)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+    assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Traceback" not in done.stderr
+
+
+WITHOUT_QT = textwrap.dedent("""
+    import sys
+    sys.modules["PySide6"] = None  # as on a machine without the extra
+    import jts_broker
+    from jts_broker.cli.main import main
+    try:
+        import jts_broker.qt
+    except ModuleNotFoundError as exc:
+        print("qt:", exc)
+    sys.exit(main(["gui"]))
+""")
+
+
+def test_without_the_qt_extra_the_sdk_imports_and_gui_names_the_install_command() -> None:
+    done = subprocess.run([sys.executable, "-c", WITHOUT_QT], capture_output=True, text=True, timeout=120)
+    assert "qt: jts_broker.qt needs PySide6: pip install 'jts-broker[qt]'" in done.stdout
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == ["jts-broker gui needs Qt (PySide6 is missing): pip install 'jts-broker[qt]'"]
