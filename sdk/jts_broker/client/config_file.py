@@ -325,11 +325,17 @@ class _Reader:
         if "tls" in table:
             kwargs["tls"] = self.dataclass_table(f"{prefix}.tls", table["tls"], TlsConfig, _TLS_KEYS)
         host = self.env(name, "HOST") or table.get("host", "127.0.0.1")
-        port: Any = self.env(name, "PORT") or table.get("port", 50551)
+        if not isinstance(host, str) or not host:
+            raise self.fail(f"{prefix}.host", f"expected a host name or address, got {host!r}")
+        from_env = self.env(name, "PORT")
+        port: Any = from_env or table.get("port", 50551)
         if isinstance(port, str):
             if not port.isdigit():
-                raise self.fail(f"{prefix}.port", f"JTS_BROKER_..._PORT must be a number, got {port!r}")
+                raise self.fail(f"{prefix}.port", f"JTS_BROKER_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_PORT must be a number, got {port!r}"
+                                if from_env else f"expected a port number 1-65535, got {port!r}")
             port = int(port)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise self.fail(f"{prefix}.port", f"expected a port number 1-65535, got {port!r}")
         token = self.env(name, "TOKEN") or table.get("token")
         if token is not None and not isinstance(token, str):
             raise self.fail(f"{prefix}.token", "expected a string")

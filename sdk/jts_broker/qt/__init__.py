@@ -4,6 +4,8 @@ PySide6 application:
 - :class:`RateLimitIndicator`: the rate-limit budgets of a gateway, live (FR-005);
 - :class:`BrokerStatusWidget`: every broker of a :class:`~jts_broker.client.registry.BrokerRegistry`,
   its connection status, latency and last error, following reconnects by itself;
+- :class:`BrokerConfigDialog`: the brokers and accounts of ``jts-broker.toml``, validated by the
+  config loader and written atomically with its comments kept;
 - :class:`QuotePanel`: live quotes from an asyncio gateway on the Qt event loop (qasync);
 - :class:`ListenerBridge`: SDK listeners (connection status, rate-limit usage), which the SDK calls
   on its own threads, turned into Qt signals delivered on the thread that owns the bridge.
@@ -20,8 +22,9 @@ except ModuleNotFoundError as exc:
     raise ModuleNotFoundError("jts_broker.qt needs PySide6: pip install 'jts-broker[qt]'", name=exc.name) from exc
 
 from .bridge import ListenerBridge
+from .config_dialog import BrokerConfigDialog
 from .quote_panel import QuotePanel
 from .rate_limit_indicator import RateLimitIndicator
 from .status_widget import BrokerStatusWidget
 
-__all__ = ["BrokerStatusWidget", "ListenerBridge", "QuotePanel", "RateLimitIndicator"]
+__all__ = ["BrokerConfigDialog", "BrokerStatusWidget", "ListenerBridge", "QuotePanel", "RateLimitIndicator"]
