@@ -27,13 +27,15 @@ redis-server:
 	else echo "redis-server is needed by the tests: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; fi
 
 # The Qt widgets' tests run PySide6 on the offscreen platform, which still loads these system
-# libraries (EGL/GL, xkbcommon, fontconfig, D-Bus, GLib). Installed as root on Debian when missing.
+# libraries (EGL/GL, xkbcommon, fontconfig, D-Bus, GLib); a Korean font draws the symbol names in
+# the screenshots. Installed as root on Debian when missing.
 QT_LIBS := libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon0 libfontconfig.so.1:libfontconfig1 \
 	libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0
 qt-libs:
 	@missing=""; for pair in $(QT_LIBS); do \
 		ldconfig -p | grep -q "$${pair%%:*} " || missing="$$missing $${pair#*:}"; \
 	done; \
+	{ [ -d /usr/share/fonts/truetype/nanum ] || fc-list :lang=ko 2>/dev/null | grep -q .; } || missing="$$missing fonts-nanum"; \
 	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing$$missing (Debian packages) for the Qt widgets' tests"; \
