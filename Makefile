@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install redis-server qt-libs codegen codegen-check lint test demo bench
+.PHONY: help install redis-server qt-libs codegen codegen-check lint test demo bench screenshot
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test: $(STAMP) redis-server qt-libs ## Run the test suite (installs redis-server
 
 demo: $(STAMP) ## Start the simulator in-process and walk through the main job over real gRPC
 	$(VENV)/bin/jts-broker demo
+
+screenshot: $(STAMP) qt-libs ## Render the example Qt window and each widget (offscreen) to PNGs in docs/
+	QT_QPA_PLATFORM=offscreen $(PY) tools/screenshots.py docs
 
 bench: $(STAMP) ## Benchmarks: gateway vs raw grpcio, ratios; last line is JSON
 	$(PY) bench/run.py

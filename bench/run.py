@@ -10,6 +10,9 @@
     port being bound again to the first successful read (bench/reconnect.py).
 (e) the KIS backend's cost per call against raw ``requests`` to the KIS emulator in its own
     process (bench/kis_backend.py).
+(f) the Qt event loop's responsiveness: a 10 ms timer's lateness (p99, max) during a 10,000-candle
+    download into the chart, a saturated rate-limited burst and a server restart under a live
+    quote stream (bench/qt_loop.py, in a process of its own, the simulator in another).
 The rate budget is set high enough not to bind, but each gateway call still takes its token.
 For scale it also times betterproto2 parsing the same 10k-candle response.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -182,6 +186,23 @@ def rate_limit_bench(result: dict[str, object]) -> None:
     print(f"fairness: {order:.0%} of waiter pairs served in arrival order (1.0 = FIFO, 0.5 = chance)")
 
 
+def qt_bench(result: dict[str, object]) -> None:
+    """bench/qt_loop.py in a process of its own (its own QApplication, offscreen)."""
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("qt_loop.py"))], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    if done.returncode != 0:
+        print(f"\nQt event loop: not measured ({done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode})")
+        return
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print()
+    print(f"{'Qt event loop, 10 ms timer lateness':<44}{'p99 ms':>12}{'max ms':>12}")
+    for name, label in (("candles_10k", "10,000 candles downloaded and drawn"), ("rate_limited_burst", "200 reads through a 20/s budget"),
+                        ("reconnect", "server restart under a live stream")):
+        print(f"{label:<44}{figures[name]['p99_ms']:>12.1f}{figures[name]['max_ms']:>12.1f}")
+        result[f"qt_loop_{name}_p99_ms"] = figures[name]["p99_ms"]
+        result[f"qt_loop_{name}_max_ms"] = figures[name]["max_ms"]
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         session = write_bars(Path(tmp))
@@ -240,6 +261,7 @@ def main() -> None:
     rate_limit_bench(result)
     reconnect_bench(result)
     kis_bench(result)
+    qt_bench(result)
     sys.stdout.flush()
     print(json.dumps(result))
 

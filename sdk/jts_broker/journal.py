@@ -184,10 +184,20 @@ class OrderJournal:
                     raise _unusable(self.path, f"it belongs to {meta.get('application')!r}")
                 if meta.get("schema_version") != str(SCHEMA_VERSION):
                     raise _unusable(self.path, f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")  # survives the process being killed; an OS crash may lose the last writes
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
+            # The tables and their meta rows in one transaction: a process opening the file at the
+            # same moment sees both or neither (never a meta table without its rows).
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
         except sqlite3.DatabaseError as exc:
             db.close()
             if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
@@ -361,3 +371,27 @@ class OrderJournal:
                 if alive is False or (alive is None and entry.updated_at.timestamp() < cutoff):
                     out.append(entry)
         return out
+
+
+_WAL_WAIT_S = 10.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the journal in WAL mode (it stays so in the file). SQLite answers a journal-mode change
+    that meets another connection's lock with SQLITE_BUSY at once, without its busy timeout:
+    processes opening a new journal together (four workers of one app) would fail. So: nothing to
+    do when the file is WAL already, else retry the change for up to ``_WAL_WAIT_S`` seconds."""
+    deadline = time.monotonic() + _WAL_WAIT_S
+    delay_s = 0.005
+    while True:
+        try:
+            # It answers the mode in force afterwards: the old one when the change could not be made.
+            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"database is locked: not in WAL mode after {_WAL_WAIT_S:g} s")
+        time.sleep(delay_s)
+        delay_s = min(delay_s * 2, 0.2)

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -231,3 +232,32 @@ def test_a_resend_refused_for_another_reason_than_the_order_leaves_it_open(simul
         assert caught.value.status == "PERMISSION_DENIED"
         entry = gateway.order_journal.entry(ACCOUNT, "refused-resend")
         assert entry.state is JournalState.UNKNOWN and entry.sent_at is not None
+
+
+OPEN_TOGETHER = """
+import sys, time
+from pathlib import Path
+from jts_broker.journal import OrderJournal
+start_at = float(sys.argv[2])
+while time.time() < start_at:
+    pass
+try:
+    OrderJournal(Path(sys.argv[1]), "together")
+    print("ok")
+except Exception as exc:
+    print(f"failed: {exc}")
+"""
+
+
+def test_processes_opening_a_new_journal_together_all_open_it(tmp_path):
+    # SQLite refuses a journal-mode change that meets another connection's lock at once (no busy
+    # wait), and a process could read the meta table between another's CREATE and INSERT: four
+    # workers of one app starting together once failed with "database is locked" or "belongs to None".
+    for round_ in range(3):
+        path = tmp_path / f"journal-{round_}.sqlite"
+        start_at = f"{time.time() + 1.5:.3f}"  # all past their imports, then at once
+        processes = [subprocess.Popen([sys.executable, "-c", OPEN_TOGETHER, str(path), start_at], stdout=subprocess.PIPE, text=True)
+                     for _ in range(8)]
+        outcomes = [p.communicate(timeout=60)[0].strip() for p in processes]
+        assert outcomes == ["ok"] * 8, outcomes
+        assert OrderJournal(path, "together").entries() == []

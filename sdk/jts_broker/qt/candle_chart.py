@@ -79,10 +79,12 @@ class CandleChart(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt names it
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("white"))
-        candles = self.candles
-        if not candles:
+        if not self.candles:
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "no candles")
             return
+        # More candles than pixel columns (10 years of days on a 600-pixel chart): each column
+        # draws the merged candle of its share, so a paint costs the width, not the history.
+        candles = _columns(self.candles, max(1, self.width() // 2))
         # Floats place pixels only; no price is computed or shown through them.
         width, height = self.width(), self.height()
         price_h, volume_h = height * 0.75, height * 0.22
@@ -110,3 +112,17 @@ class CandleChart(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt names it
         self.cancel()
         super().closeEvent(event)
+
+
+def _columns(candles: list[Candle], columns: int) -> list[Candle]:
+    """``candles`` merged into at most ``columns`` consecutive groups (open of the first, close of
+    the last, extremes and summed volume), for drawing."""
+    if len(candles) <= columns:
+        return candles
+    size = -(-len(candles) // columns)
+    out = []
+    for i in range(0, len(candles), size):
+        group = candles[i:i + size]
+        out.append(Candle(group[0].time, group[0].open, max(c.high for c in group), min(c.low for c in group), group[-1].close,
+                          sum(c.volume for c in group)))
+    return out
