@@ -379,19 +379,17 @@ _WAL_WAIT_S = 10.0
 def _use_wal(db: sqlite3.Connection) -> None:
     """Put the journal in WAL mode (it stays so in the file). SQLite answers a journal-mode change
     that meets another connection's lock with SQLITE_BUSY at once, without its busy timeout:
-    processes opening a new journal together (four workers of one app) would fail. So: nothing to
-    do when the file is WAL already, else retry the change for up to ``_WAL_WAIT_S`` seconds."""
+    processes opening a new journal together (four workers of one app) would fail. So the change is
+    retried while busy, for up to ``_WAL_WAIT_S`` seconds. A file that cannot be WAL at all (the
+    pragma answers another mode without an error) goes on in the mode it has, as before."""
     deadline = time.monotonic() + _WAL_WAIT_S
     delay_s = 0.005
     while True:
         try:
-            # It answers the mode in force afterwards: the old one when the change could not be made.
-            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
-                return
+            db.execute("PRAGMA journal_mode = WAL")
+            return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc):
+            if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or time.monotonic() > deadline:
                 raise
-        if time.monotonic() > deadline:
-            raise sqlite3.OperationalError(f"database is locked: not in WAL mode after {_WAL_WAIT_S:g} s")
         time.sleep(delay_s)
         delay_s = min(delay_s * 2, 0.2)

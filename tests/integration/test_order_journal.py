@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -261,3 +262,5 @@ def test_processes_opening_a_new_journal_together_all_open_it(tmp_path):
         outcomes = [p.communicate(timeout=60)[0].strip() for p in processes]
         assert outcomes == ["ok"] * 8, outcomes
         assert OrderJournal(path, "together").entries() == []
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

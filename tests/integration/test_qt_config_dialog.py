@@ -82,10 +82,62 @@ def test_the_dialog_writes_a_file_the_loader_reads_back_as_edited_keeping_commen
     assert again.save() and "lab" not in load_settings(path, environ={}).brokers
 
 
-def test_test_connection_checks_the_edited_broker(qtbot: QtBot, tmp_path: Path) -> None:
+def test_test_connection_checks_the_edited_broker_without_touching_its_journal(qtbot: QtBot, tmp_path: Path) -> None:
     with SimulatorServer(speed=0) as server:
         dialog = dialog_on(qtbot, tmp_path / "jts-broker.toml")
         dialog.line("port").setText(str(server.port))
+        journals = set(Path.home().rglob("order-journal*")) if Path.home().exists() else set()
         with qtbot.waitSignal(dialog.tested, timeout=20_000) as outcome:
             dialog.test_connection()
         assert outcome.args is not None and outcome.args[0].startswith("connected: ")
+        with qtbot.waitSignal(dialog.tested, timeout=20_000) as again:  # the dialog can test more than once
+            dialog.test_connection()
+        assert again.args is not None and again.args[0].startswith("connected: ")
+        assert (set(Path.home().rglob("order-journal*")) if Path.home().exists() else set()) == journals
+
+
+TLS_FILE = """\
+# a broker behind TLS with the system's roots
+[brokers.secure]
+type = "kis"
+host = "gateway.example"
+port = 50551
+
+[brokers.secure.tls]
+server_name = "gateway.internal"
+
+[brokers.plain]
+type = "kis"
+port = 50552
+"""
+
+
+def test_editing_a_broker_keeps_its_tls_and_renames_follow_the_list(qtbot: QtBot, tmp_path: Path) -> None:
+    path = tmp_path / "jts-broker.toml"
+    path.write_text(TLS_FILE, encoding="utf-8")
+    dialog = dialog_on(qtbot, path)
+    assert dialog.broker_names() == ["secure", "plain"]
+    dialog.line("name").setText("secure-1")  # renamed, then another broker clicked: the list follows
+    dialog.brokers.setCurrentRow(1)
+    assert dialog.broker_names() == ["secure-1", "plain"] and dialog.line("name").text() == "plain"
+    dialog.line("name").setText("secure-1")  # a taken name: refused, the selection stays on the broker edited
+    dialog.brokers.setCurrentRow(0)
+    assert "exists already" in dialog.error("name") and dialog.brokers.currentItem().text() == "plain"
+    dialog.line("name").setText("plain")
+    assert dialog.save() is True
+    secure = load_settings(path, environ={}).brokers["secure-1"]
+    assert secure.tls is not None and secure.tls.server_name == "gateway.internal"  # TLS was never touched: still on
+    assert "# a broker behind TLS" in path.read_text(encoding="utf-8")
+
+
+def test_removing_an_account_and_a_broker_is_written_as_such(qtbot: QtBot, tmp_path: Path) -> None:
+    path = tmp_path / "jts-broker.toml"
+    dialog = dialog_on(qtbot, path)
+    assert dialog.accounts.rowCount() == 1
+    dialog.accounts.setCurrentCell(0, 0)
+    dialog.remove_account()
+    dialog.brokers.setCurrentRow(1)  # offline-dev
+    dialog.remove_broker()
+    assert dialog.broker_names() == ["sim"] and dialog.save() is True
+    settings = load_settings(path, environ={})
+    assert list(settings.brokers) == ["sim"] and settings.brokers["sim"].accounts == ()

@@ -38,8 +38,9 @@ class AccountPanel(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        self._tasks.cancel_all()
-        self._tasks.start(self._read(), "jts-account-panel")
+        """Read now, unless a read is still under way (a slow budget must not be spent twice)."""
+        if not self._tasks.running():
+            self._tasks.start(self._read(), "jts-account-panel")
 
     async def _read(self) -> None:
         try:

@@ -83,7 +83,11 @@ class MainWindow(QWidget):
         self.resize(1280, 900)
 
     def _offer_price(self, quote: Quote) -> None:
-        """Put the ticket's price at the market the first time its symbol is quoted."""
+        """Put the ticket's price at the market the first time its symbol is quoted, unless the
+        user is typing there or has typed a price."""
+        field = self.ticket.price
+        if field.hasFocus() or field.lineEdit().isModified():
+            return
         if quote.symbol == self.ticket.symbol.text().strip() and not self._priced.get(quote.symbol):
             self.ticket.price.setValue(quote.price)
             self._priced[quote.symbol] = True
@@ -98,7 +102,8 @@ class MainWindow(QWidget):
         today = date.today()
         self.chart_title.setText(f"{code}: daily candles, {years} years")
         self.ticket.symbol.setText(code)
-        self.chart.load(self._gateway, code, Timeframe.DAY, today.replace(year=today.year - years), today)
+        start = date(today.year - years, today.month, min(today.day, 28))  # no 29 February ten years back: day 28 is in every month
+        self.chart.load(self._gateway, code, Timeframe.DAY, start, today)
 
     def start(self) -> None:
         """Start the live parts (quotes, account reads) on the running loop."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +172,18 @@ class BrokerConfigDialog(QDialog):
     @Slot(str)
     def _select(self, name: str) -> None:
         if self._current is not None and self._current in self._broker_tables() and not self._apply():
+            self._show_current()  # stay on the broker whose edit was refused, its error beside the field
             return
         self._current = name or None
         self._load(name)
+
+    def _show_current(self) -> None:
+        """Select the row of the broker being edited, without reloading the form."""
+        rows = [i for i in range(self.brokers.count()) if self.brokers.item(i).text() == self._current]
+        if rows:
+            self.brokers.blockSignals(True)
+            self.brokers.setCurrentRow(rows[0])
+            self.brokers.blockSignals(False)
 
     def _load(self, name: str) -> None:
         table = self._broker_tables().get(name) if name else None
@@ -228,14 +238,14 @@ class BrokerConfigDialog(QDialog):
         port = self.line("port").text().strip()
         table["port"] = int(port) if port.isdigit() else port  # the loader says what is wrong with it
         _set_or_drop(table, "token", self.line("token").text())
-        tls = {key: self.line(field).text().strip() for field, key in _TLS_FILE_KEYS.items() if self.line(field).text().strip()}
-        if tls:
-            tls_table = table.get("tls") or tomlkit.table()
-            for key in _TLS_FILE_KEYS.values():
-                _set_or_drop(tls_table, key, tls.get(key, ""))
+        # Only the three file keys are the form's: a [tls] table stays even when they are emptied
+        # (an empty table, or one with server_name only, means TLS with the system's roots).
+        files = {key: self.line(field).text().strip() for field, key in _TLS_FILE_KEYS.items()}
+        if "tls" in table or any(files.values()):
+            tls_table = table["tls"] if "tls" in table else tomlkit.table()
+            for key, value in files.items():
+                _set_or_drop(tls_table, key, value)
             table["tls"] = tls_table
-        elif "tls" in table:
-            del table["tls"]
         preset = self.combo("preset").currentText()
         if preset != "published" or "rate_limits" in table:
             limits = table.get("rate_limits") or tomlkit.table()
@@ -256,9 +266,9 @@ class BrokerConfigDialog(QDialog):
             brokers[name] = table
             del brokers[old]
             self._current = name
-            item = self.brokers.currentItem()
-            if item is not None and item.text() == old:
-                item.setText(name)
+            for i in range(self.brokers.count()):  # its row, not the current one: a click may have moved on
+                if self.brokers.item(i).text() == old:
+                    self.brokers.item(i).setText(name)
         return True
 
     def _clear_errors(self) -> None:
@@ -297,13 +307,16 @@ class BrokerConfigDialog(QDialog):
 
     @Slot()
     def remove_broker(self) -> None:
-        """Remove the selected broker."""
-        row = self.brokers.currentRow()
-        if row < 0 or self._current is None:
+        """Remove the broker being edited (the selected one)."""
+        if self._current is None:
             return
-        del self._broker_tables()[self._current]
+        rows = [i for i in range(self.brokers.count()) if self.brokers.item(i).text() == self._current]
+        brokers = self._broker_tables()
+        if self._current in brokers:
+            del brokers[self._current]
         self._current = None
-        self.brokers.takeItem(row)
+        for row in rows:
+            self.brokers.takeItem(row)
 
     @Slot()
     def add_account(self) -> None:
@@ -342,7 +355,9 @@ class BrokerConfigDialog(QDialog):
         configs = self.validate()
         if configs is None or self._current not in configs:
             return
-        config = configs[self._current]
+        # The broker as edited, without its order journal and offline cache: a test must not
+        # reconcile (or mark) the user's orders against a target that is not saved yet.
+        config = replace(configs[self._current], order_journal=None, offline_cache=None)
         self.note.setText("testing ...")
         self._background.run("test", lambda: _health(config))
 
@@ -352,9 +367,6 @@ class BrokerConfigDialog(QDialog):
         self.note.setText(line)
         self.tested.emit(line)
 
-    def done(self, result: int) -> None:
-        self._background.close()
-        super().done(result)
 
 
 def _health(config: BrokerConfig) -> float:
@@ -381,15 +393,16 @@ def _cell(table: QTableWidget, row: int, column: int) -> str:
 
 
 def _field_of(message: str) -> str:
-    """The form field a loader error is about: by the key it names, else by what it says."""
-    key = message.split(": ", 2)[1] if message.count(": ") >= 2 else ""
-    for suffix, field in ((".port", "port"), (".host", "host"), (".type", "type"), (".token", "token"), (".tls", "tls_ca"),
-                          (".rate_limits", "preset"), (".accounts", "accounts")):
-        if suffix in key:
+    """The form field a loader error is about: by the key it names (``brokers.NAME.port``), else,
+    for an error about the broker as a whole, by what its own words say."""
+    parts = message.split(": ", 2)
+    key, words = (parts[1], parts[2]) if len(parts) == 3 else ("", message)
+    for part, field in ((".accounts", "accounts"), (".tls.cert", "tls_cert"), (".tls.key", "tls_key"), (".tls", "tls_ca"),
+                        (".port", "port"), (".host", "host"), (".type", "type"), (".token", "token"), (".rate_limits", "preset")):
+        if part in key:
             return field
-    lowered = message.lower()
-    for word, field in (("port", "port"), ("host", "host"), ("token", "token"), ("certificate", "tls_cert"), ("key", "tls_key"),
-                        ("account", "accounts")):
+    lowered = words.lower()
+    for word, field in (("port", "port"), ("host", "host"), ("token", "token"), ("certificate", "tls_cert"), ("account", "accounts")):
         if word in lowered:
             return field
     return "name"

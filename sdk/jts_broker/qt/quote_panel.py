@@ -9,7 +9,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from jts_broker.domain.gateway import IAsyncBrokerGateway
+from jts_broker.domain.errors import JtsBrokerError
+from jts_broker.domain.gateway import AsyncQuoteStream, IAsyncBrokerGateway
 from jts_broker.domain.market_data import Quote, QuoteGap
 from jts_broker.domain.validation import check_symbols
 
@@ -64,25 +65,33 @@ class QuotePanel(QWidget):
             self._task = asyncio.get_running_loop().create_task(self._follow(), name="jts-quote-panel")
 
     async def stop(self) -> None:
-        """Stop following (the subscription is closed)."""
+        """Stop following (the subscription is closed). A stream that had already failed is not
+        raised again here: its error is on the panel."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
 
     async def _follow(self) -> None:
         stream = self._gateway.stream_quotes(self._symbols)
         try:
-            async for item in stream:
-                if isinstance(item, QuoteGap):
-                    self.gap_line.setText(f"gap {item.start:%H:%M:%S}-{item.end:%H:%M:%S}: quotes may have been missed ({item.reason})")
-                    self.gap_received.emit(item)
-                else:
-                    self._show(item)
-                    self.quote_received.emit(item)
+            await self._consume(stream)
+        except JtsBrokerError as error:  # the stream ended for good: the rows are no longer live
+            with contextlib.suppress(RuntimeError):
+                self.gap_line.setText(f"stream ended: {type(error).__name__} [{error.code}]: {error.message}; quotes shown are stale")
+            raise
         finally:
             await stream.aclose()
+
+    async def _consume(self, stream: AsyncQuoteStream) -> None:
+        async for item in stream:
+            if isinstance(item, QuoteGap):
+                self.gap_line.setText(f"gap {item.start:%H:%M:%S}-{item.end:%H:%M:%S}: quotes may have been missed ({item.reason})")
+                self.gap_received.emit(item)
+            else:
+                self._show(item)
+                self.quote_received.emit(item)
 
     def _show(self, quote: Quote) -> None:
         row = self._symbols.index(quote.symbol)

@@ -83,8 +83,9 @@ class BrokerStatusWidget(QWidget):
             button = QPushButton("Reconnect", self)
             button.clicked.connect(lambda _=False, n=name: self.reconnect(n))
             self.table.setCellWidget(row, _BUTTON, button)
-            self._bridge.watch_gateway(name, registry.gateway(name))
             self._show_status(name, ConnectionStatus.DISCONNECTED)
+        # Building a gateway may open its order journal (waiting on a busy file): on the worker.
+        self._background.run("watch", self._watch_all)
         self._check_timer = QTimer(self)
         self._check_timer.timeout.connect(self.check_now)
         self._check_timer.start(int(check_interval_s * 1000))
@@ -92,6 +93,10 @@ class BrokerStatusWidget(QWidget):
         self._clock.timeout.connect(self._tick)
         self._clock.start(1000)
         self.check_now()
+
+    def _watch_all(self) -> None:  # the worker thread: the bridge is thread-safe, the widget untouched
+        for name in self._names:
+            self._bridge.watch_gateway(name, self._registry.gateway(name))
 
     # -- public ------------------------------------------------------------------------------------
 

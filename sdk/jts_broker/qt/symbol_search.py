@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
@@ -13,8 +13,9 @@ from .tasks import Tasks
 
 
 class SymbolSearch(QWidget):
-    """A search field and its matches (``code name``, by code; at most ``limit`` shown): typing
-    asks the gateway (``get_symbols(query)``) on the running loop, the newest query winning;
+    """A search field and its matches (``code name``, by code; at most ``limit`` shown): a pause
+    in typing (250 ms) asks the gateway (``get_symbols(query)``) on the running loop, the newest
+    query winning;
     choosing a match (click or Enter) emits ``chosen(code)``. An error is shown under the list.
 
     Signals:
@@ -30,7 +31,11 @@ class SymbolSearch(QWidget):
         self._tasks = Tasks()
         self.query = QLineEdit(self)
         self.query.setPlaceholderText("code or name, e.g. 005930 or 삼성")
-        self.query.textChanged.connect(self.search)
+        self._debounce = QTimer(self)  # one query when typing pauses, not one per key (each costs a token)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(lambda: self.search(self.query.text()))
+        self.query.textChanged.connect(self._debounce.start)
         self.results = QListWidget(self)
         self.results.itemActivated.connect(self._choose)
         self.results.itemClicked.connect(self._choose)
@@ -65,5 +70,6 @@ class SymbolSearch(QWidget):
         self.chosen.emit(item.text().split()[0])
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt names it
+        self._debounce.stop()
         self._tasks.cancel_all()
         super().closeEvent(event)

@@ -20,6 +20,9 @@ class Tasks:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def running(self) -> bool:
+        return bool(self._tasks)
+
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
