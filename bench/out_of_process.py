@@ -1,0 +1,135 @@
+"""The gateway against raw grpcio with the simulator in a process of its own, as a user's server is
+(issue 12): server work no longer sits inside both timings.
+
+For each measure: wall time and this (client) process's CPU time, gateway vs raw, in interleaved
+rounds, medians. (a) 10,000 daily candles: ``GrpcBrokerGateway.get_candles`` vs a raw stub call
+decoding with upb and reading every field; (b) ``get_quote`` p50; (c) calls/s of 8 and 64 asyncio
+tasks through ``AsyncGrpcBrokerGateway`` vs raw ``grpc.aio`` stubs on one channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import grpc.aio
+
+from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateLimit, Timeframe
+from jts_broker.client.channel import open_channel
+from jts_broker.contract._generated import mappers as m
+from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc
+from jts_broker.domain.timeutil import start_of_day
+
+ROUNDS = 7
+ASYNC_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def served(data_dir: Path, session: date) -> Iterator[str]:
+    """`jts-broker serve` over ``data_dir`` in its own process, its clock still; its target."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir),
+                                "--from", session.isoformat(), "--control", "--paused"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if str(port) not in line:
+            raise RuntimeError(f"simulator did not start: {line!r}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall ms, this process's CPU ms) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
+
+
+def read_every_field(response: market_data_pb2.GetCandlesResponse) -> int:
+    total = 0
+    for c in response.candles:
+        total += c.time.seconds + c.time.nanos + len(c.open.value) + len(c.high.value) + len(c.low.value) + len(c.close.value) + c.volume
+    return total
+
+
+async def _throughput(call: Callable[[], object], tasks: int) -> float:
+    """Calls/s of ``tasks`` asyncio tasks calling ``call()`` (a coroutine factory) for ASYNC_SECONDS."""
+    done = 0
+    stop_at = time.perf_counter() + ASYNC_SECONDS
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            await call()  # type: ignore[misc]
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    return done / (time.perf_counter() - started)
+
+
+async def _async_rates(target: str, code: str) -> dict[int, tuple[float, float]]:
+    """{tasks: (gateway calls/s, raw calls/s)}, interleaved rounds, medians."""
+    out: dict[int, tuple[float, float]] = {}
+    config = BrokerConfig.from_target(target, rate_limit=RateLimit(1_000_000))
+    async with AsyncGrpcBrokerGateway(config) as gateway, grpc.aio.insecure_channel(target) as channel:
+        stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
+        request = market_data_pb2.GetQuoteRequest(symbol=code)
+        for tasks in (8, 64):
+            gw, raw = [], []
+            for _ in range(3):
+                raw.append(await _throughput(lambda: stub.GetQuote(request), tasks))
+                gw.append(await _throughput(lambda: gateway.get_quote(code), tasks))
+            out[tasks] = (statistics.median(gw), statistics.median(raw))
+    return out
+
+
+def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int) -> dict[str, float]:
+    with served(data_dir, session) as target:
+        gateway = GrpcBrokerGateway(BrokerConfig.from_target(target, rate_limit=RateLimit(1_000_000)))
+        gateway.connect()
+        channel = open_channel(BrokerConfig.from_target(target))
+        stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
+        start, end = date(1900, 1, 1), session - timedelta(days=1)
+        request = market_data_pb2.GetCandlesRequest(symbol=code, timeframe=m.timeframe_to_proto(Timeframe.DAY),
+                                                    start=m.timestamp_to_proto(start_of_day(start)), end=m.timestamp_to_proto(start_of_day(session)))
+        assert len(stub.GetCandles(request).candles) == expected == len(gateway.get_candles(code, Timeframe.DAY, start, end))
+        samples: dict[str, list[tuple[float, float]]] = {"raw": [], "gateway": []}
+        for _ in range(ROUNDS):  # interleaved: drift on a noisy machine hits both alike
+            for _ in range(3):
+                samples["raw"].append(timed(lambda: read_every_field(stub.GetCandles(request))))
+                samples["gateway"].append(timed(lambda: gateway.get_candles(code, Timeframe.DAY, start, end)))
+        quote = market_data_pb2.GetQuoteRequest(symbol=code)
+        unary: dict[str, list[float]] = {"raw": [], "gateway": []}
+        for _ in range(10):
+            for _ in range(200):
+                unary["raw"].append(timed(lambda: stub.GetQuote(quote))[0])
+            for _ in range(200):
+                unary["gateway"].append(timed(lambda: gateway.get_quote(code))[0])
+        channel.close()
+        gateway.close()
+        rates = asyncio.run(_async_rates(target, code))
+
+    def med(kind: str, i: int) -> float:
+        return statistics.median(s[i] for s in samples[kind])
+
+    return {
+        "candles_gw_ms": med("gateway", 0), "candles_raw_ms": med("raw", 0),
+        "candles_gw_cpu_ms": med("gateway", 1), "candles_raw_cpu_ms": med("raw", 1),
+        "unary_gw_ms": statistics.median(unary["gateway"]), "unary_raw_ms": statistics.median(unary["raw"]),
+        "aio8_gw": rates[8][0], "aio8_raw": rates[8][1], "aio64_gw": rates[64][0], "aio64_raw": rates[64][1],
+    }
