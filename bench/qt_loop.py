@@ -27,6 +27,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import qasync  # after the platform is chosen
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
+from run import write_bars  # bench/ is the script's folder
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, RateLimit, Timeframe
 from jts_broker.client.registry import BrokerRegistry
@@ -73,15 +74,6 @@ def serve(port: int, data_dir: Path, session: date) -> subprocess.Popen[str]:
                                 "--from", session.isoformat(), "--speed", "600"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None and f"127.0.0.1:{port}" in process.stdout.readline()
     return process
-
-
-def write_series(folder: Path) -> date:
-    """The main bench's synthetic 10,001-day series (10,000 days of history and the replayed
-    session); its last day."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from run import write_bars  # the same 10,001-day series as the main bench
-
-    return write_bars(folder)
 
 
 async def scenarios(port: int, data_dir: Path, restart: Callable[[], None]) -> dict[str, dict[str, float]]:
@@ -133,7 +125,7 @@ async def scenarios(port: int, data_dir: Path, restart: Callable[[], None]) -> d
 def qt_loop_bench() -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        session = write_series(data_dir)
+        session = write_bars(data_dir)  # the main bench's 10,001-day series: its replayed session
         port = free_port()
         server = serve(port, data_dir, session)
         holder = {"server": server}

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +67,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: BrokerConfig) -> int:
     from jts_broker.client.simulator_control import SimulatorControl
 
-    from .render import console
+    from .render import console, dump_json
 
     token = config.token.reveal() if isinstance(config.token, Secret) and config.token else None
     with SimulatorControl(config.target, token=token, tls=config.tls) as control:
@@ -88,10 +87,7 @@ def run(args: argparse.Namespace, config: BrokerConfig) -> int:
         else:
             state = control.reset_accounts()
     if args.json:
-        print(json.dumps({"now": state.now.isoformat(), "trading_day": state.trading_day.isoformat(), "phase": state.phase.value,
-                          "speed": state.speed, "paused": state.paused, "ended": state.ended, "first_day": state.first_day.isoformat(),
-                          "last_day": state.last_day.isoformat(), "day_number": state.day_number, "day_count": state.day_count,
-                          "step": state.step}))
+        print(dump_json(state, one_line=True))
     else:
         console().print(clock_line(state), highlight=False)
     return 0

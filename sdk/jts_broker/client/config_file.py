@@ -173,6 +173,12 @@ class Settings:
     has its entry in ``brokers`` (what ``KisRestGateway.config`` reports)."""
 
 
+def env_variable(name: str, field: str) -> str:
+    """The variable that overrides ``field`` of broker ``name``: ``kis-main``, ``TOKEN`` ->
+    ``JTS_BROKER_KIS_MAIN_TOKEN``."""
+    return f"JTS_BROKER_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_{field}"
+
+
 class _Reader:
     """Turns one parsed file into settings; every error names the file, the key and its line."""
 
@@ -251,7 +257,7 @@ class _Reader:
             raise self.fail(key, getattr(exc, "message", str(exc))) from None
 
     def env(self, name: str, field: str) -> str | None:
-        return self.environ.get(f"JTS_BROKER_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_{field}")
+        return self.environ.get(env_variable(name, field))
 
     def call_policies(self, prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
         """The ``timeouts`` and ``retry`` tables of a broker, where given."""
@@ -331,7 +337,7 @@ class _Reader:
         port: Any = from_env or table.get("port", 50551)
         if isinstance(port, str):
             if not port.isdigit():
-                raise self.fail(f"{prefix}.port", f"JTS_BROKER_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_PORT must be a number, got {port!r}"
+                raise self.fail(f"{prefix}.port", f"{env_variable(name, 'PORT')} must be a number, got {port!r}"
                                 if from_env else f"expected a port number 1-65535, got {port!r}")
             port = int(port)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import threading
 import time as _time
 from collections.abc import Callable, Sequence
@@ -126,7 +127,10 @@ class MarketClock:
 
     @property
     def phase(self) -> MarketPhase:
-        return MarketPhase.CLOSED if self._ended or self._now.date() not in self._day_set else phase_at(self._now)
+        return self._phase(self._now, self._ended)
+
+    def _phase(self, now: datetime, ended: bool) -> MarketPhase:
+        return MarketPhase.CLOSED if ended or now.date() not in self._day_set else phase_at(now)
 
     def next_event(self) -> datetime | None:
         """The time of the next event; None once the replay has ended."""
@@ -144,8 +148,7 @@ class MarketClock:
         with self._lock:
             now, step, ended = self._now, self._step, self._ended
         today = self._day_of(now)
-        phase = MarketPhase.CLOSED if ended or now.date() not in self._day_set else phase_at(now)
-        return ClockState(now, today, phase, speed, paused, ended, self.days[0], self.days[-1], self.days.index(today) + 1, len(self.days), step)
+        return ClockState(now, today, self._phase(now, ended), speed, paused, ended, self.days[0], self.days[-1], self.days.index(today) + 1, len(self.days), step)
 
     # -- moving --------------------------------------------------------------------------------
 
@@ -245,14 +248,6 @@ class ClockRunner:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    @property
-    def speed(self) -> float:
-        return self._speed
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
     def state(self) -> ClockState:
         return self.clock.state(self._speed, self._paused)
 
@@ -302,6 +297,6 @@ def check_speed(speed: float, *, allow_zero: bool = False) -> float:
     """``speed`` as a float; InvalidRequest (INVALID_SPEED) when not a finite number > 0 (>= 0 with
     ``allow_zero``)."""
     value = float(speed)
-    if not (value > 0 or (allow_zero and value == 0)) or value != value or value == float("inf"):
+    if not math.isfinite(value) or not (value > 0 or (allow_zero and value == 0)):
         raise InvalidRequest(f"speed must be a number of market seconds per real second > 0, got {speed}", code="INVALID_SPEED")
     return value

@@ -19,7 +19,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from jts_broker.domain import krx
 from jts_broker.domain.enums import Market, SecurityType, Timeframe
@@ -94,10 +93,6 @@ class BarMarket:
     def wait_for_change(self, seen_step: int, timeout_s: float) -> int:
         return self.clock.wait_for_change(seen_step, timeout_s)
 
-    def trading_days(self) -> list[date]:
-        """Every trading day of the data (any symbol has a bar), ascending."""
-        return sorted({d for days in self._days.values() for d in days})
-
     # -- symbol master -------------------------------------------------------------------------
 
     def symbols(self) -> list[Symbol]:
@@ -113,13 +108,6 @@ class BarMarket:
         if symbol.listed_date is not None and symbol.listed_date > self.session_date:
             raise SymbolNotFound(f"symbol {code} is not listed yet on {self.session_date} (listed {symbol.listed_date})", code="SYMBOL_NOT_FOUND")
         return symbol
-
-    def has_prices(self, code: str) -> bool:
-        """True when the data holds daily bars of ``code``."""
-        return code in self._daily
-
-    def symbols_with_prices(self) -> int:
-        return len(self._daily)
 
     # -- prices --------------------------------------------------------------------------------
 
@@ -208,10 +196,6 @@ class BarMarket:
         k = path.index_at(now) if path else -1
         return path.minute_volume(k) if path is not None and k >= 0 else 0
 
-    def previous_close(self, code: str) -> Decimal:
-        """The close before today (the base of today's price limits)."""
-        return self.quote(code).previous_close
-
     def _all_daily(self, code: str) -> tuple[list[Candle], list[datetime]]:
         with self._lock:
             cached = self._candles.get(code)
@@ -221,16 +205,6 @@ class BarMarket:
             with self._lock:
                 self._candles[code] = cached
         return cached
-
-    def history(self, code: str) -> list[Candle]:
-        """Complete daily candles of ``code`` before today, oldest first.
-
-        Raises:
-            SymbolNotFound: see :meth:`quote`.
-        """
-        self._bars(code)
-        candles, times = self._all_daily(code)
-        return candles[: bisect.bisect_left(times, start_of_day(self.session_date))]
 
     def session_candle(self, code: str, at: tuple[datetime, date] | None = None) -> Candle | None:
         """Today's daily candle so far (partial until the close); None before the open prints or

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from jts_broker.domain.errors import JtsBrokerError
 from jts_broker.domain.gateway import IAsyncBrokerGateway
 
+from .tables import read_only_table, set_text
 from .tasks import Tasks
 
 COLUMNS = ("Symbol", "Name", "Quantity", "Average", "Last", "Value", "Unrealized")
@@ -24,9 +25,7 @@ class AccountPanel(QWidget):
         self._gateway, self._account = gateway, account_id
         self._tasks = Tasks()
         self.balance = QLabel("", self)
-        self.positions = QTableWidget(0, len(COLUMNS), self)
-        self.positions.setHorizontalHeaderLabels(COLUMNS)
-        self.positions.verticalHeader().setVisible(False)
+        self.positions = read_only_table(self, COLUMNS)
         self.message = QLabel("", self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -56,7 +55,7 @@ class AccountPanel(QWidget):
         for row, p in enumerate(positions):
             for column, text in enumerate((p.symbol, p.symbol_name, f"{p.quantity:,}", f"{p.average_price:,}", f"{p.last_price:,}",
                                            f"{p.market_value:,}", f"{p.unrealized_pnl:,}")):
-                self.positions.setItem(row, column, QTableWidgetItem(text))
+                set_text(self.positions, row, column, text)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt names it
         self._timer.stop()

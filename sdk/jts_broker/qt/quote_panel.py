@@ -7,12 +7,14 @@ import contextlib
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QLabel, QVBoxLayout, QWidget
 
 from jts_broker.domain.errors import JtsBrokerError
 from jts_broker.domain.gateway import AsyncQuoteStream, IAsyncBrokerGateway
 from jts_broker.domain.market_data import Quote, QuoteGap
 from jts_broker.domain.validation import check_symbols
+
+from .tables import cell_text, read_only_table, set_text
 
 COLUMNS = ("Symbol", "Price", "Bid", "Ask", "Volume", "Time")
 
@@ -45,13 +47,10 @@ class QuotePanel(QWidget):
         super().__init__(parent)
         self._gateway = gateway
         self._symbols = check_symbols(symbols)
-        self.table = QTableWidget(len(self._symbols), len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(self, COLUMNS, len(self._symbols))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         for row, code in enumerate(self._symbols):
-            self.table.setItem(row, 0, QTableWidgetItem(code))
+            set_text(self.table, row, 0, code)
         self.gap_line = QLabel("", self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -97,16 +96,11 @@ class QuotePanel(QWidget):
         row = self._symbols.index(quote.symbol)
         for column, text in enumerate((quote.symbol, f"{quote.price:,}", f"{quote.bid:,}", f"{quote.ask:,}", f"{quote.volume:,}",
                                        f"{quote.time:%Y-%m-%d %H:%M:%S}")):
-            item = self.table.item(row, column)
-            if item is None:
-                self.table.setItem(row, column, QTableWidgetItem(text))
-            else:
-                item.setText(text)
+            set_text(self.table, row, column, text)
 
     def text(self, symbol: str, column: str) -> str:
         """The text shown in ``symbol``'s row under ``column`` (a header of :data:`COLUMNS`)."""
-        item = self.table.item(self._symbols.index(symbol), COLUMNS.index(column))
-        return item.text() if item is not None else ""
+        return cell_text(self.table, self._symbols.index(symbol), COLUMNS.index(column))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt names it
         """Closing the panel cancels the stream's task."""

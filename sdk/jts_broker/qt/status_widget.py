@@ -6,7 +6,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QColor
-from PySide6.QtWidgets import QHeaderView, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget
 
 from jts_broker.client.registry import BrokerHealth, BrokerRegistry
 from jts_broker.domain.connection import ConnectionStatusChange
@@ -15,6 +15,7 @@ from jts_broker.domain.timeutil import now_kst
 
 from .background import Background
 from .bridge import ListenerBridge
+from .tables import cell_text, read_only_table, set_text
 
 COLUMNS = ("", "Broker", "Address", "Latency", "Since", "Last error", "Mode", "")
 _LIGHT, _NAME, _ADDRESS, _LATENCY, _SINCE, _ERROR, _MODE, _BUTTON = range(len(COLUMNS))
@@ -64,11 +65,8 @@ class BrokerStatusWidget(QWidget):
         self._names = registry.names
         self._status = dict.fromkeys(self._names, ConnectionStatus.DISCONNECTED)
         self._since: dict[str, datetime | None] = dict.fromkeys(self._names)
-        self.table = QTableWidget(len(self._names), len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
+        self.table = read_only_table(self, COLUMNS, len(self._names))
         self.table.horizontalHeader().setSectionResizeMode(_ERROR, QHeaderView.ResizeMode.Stretch)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
@@ -106,8 +104,7 @@ class BrokerStatusWidget(QWidget):
 
     def text(self, name: str, column: str) -> str:
         """The text shown in ``name``'s row under ``column`` (a header of :data:`COLUMNS`)."""
-        item = self.table.item(self._names.index(name), COLUMNS.index(column))
-        return item.text() if item is not None else ""
+        return cell_text(self.table, self._names.index(name), COLUMNS.index(column))
 
     @Slot()
     def check_now(self) -> None:
@@ -166,11 +163,7 @@ class BrokerStatusWidget(QWidget):
             self._set(row, _SINCE, _ago(self._since[name]))
 
     def _set(self, row: int, column: int, text: str) -> None:
-        item = self.table.item(row, column)
-        if item is None:
-            self.table.setItem(row, column, QTableWidgetItem(text))
-        elif item.text() != text:
-            item.setText(text)
+        set_text(self.table, row, column, text)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt names it
         """Closing the widget stops its checks and listeners (the registry stays open)."""
