@@ -69,7 +69,7 @@ def test_domain_imports_neither_grpc_nor_generated_messages():
 
 def test_proto_comments_flow_into_generated_docstrings():
     text = (CLIENT / "clients.py").read_text()
-    assert "Returns the candles of one symbol in [start, end), oldest first." in text
+    assert "Returns the candles of one symbol in [start, end), oldest first, as rows or as packed" in text
 
 
 def test_the_dataclass_messages_say_which_extra_they_need():

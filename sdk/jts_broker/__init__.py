@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .domain.candle_columns import CandleColumns
 from .domain.config import AccountConfig, BrokerConfig, Secret, TlsConfig
 from .domain.connection import ConnectionStatusChange
 from .domain.enums import (
@@ -113,6 +114,7 @@ __all__ = [
     "BrokerType",
     "BrokerUnavailable",
     "Candle",
+    "CandleColumns",
     "ConfigurationError",
     "ConnectionStatus",
     "ConnectionStatusChange",

@@ -94,6 +94,12 @@ def test_candles_are_ordered_and_cover_the_range(gateway):
     assert sum(w.volume for w in weeks) == sum(c.volume for c in candles)
 
 
+def test_candle_columns_equal_the_rows_on_every_backend(gateway):
+    rows = gateway.get_candles("000660", Timeframe.DAY, date(2025, 1, 1), date(2025, 12, 31))
+    columns = gateway.get_candle_columns("000660", Timeframe.DAY, date(2025, 1, 1), date(2025, 12, 31))
+    assert len(rows) > 200 and columns.to_candles() == list(rows) and columns.price_scale == 0
+
+
 def test_minute_candles_where_held(gateway, simulator):
     bars = gateway.get_candles("005930", Timeframe.MINUTE_1, date(2025, 6, 13), date(2025, 6, 13))
     assert len(bars) == 360 and bars[0].time == datetime(2025, 6, 13, 9, 0, tzinfo=KST)

@@ -8,12 +8,18 @@ from decimal import Decimal
 
 import pytest
 
-from jts_broker import KST, Market, MockBrokerGateway, Timeframe
+from jts_broker import KST, Candle, Market, MockBrokerGateway, Timeframe
 from jts_broker.client.offline_cache import OfflineCache, clear, summarize
-from jts_broker.contract._generated import mappers as m
+from jts_broker.domain.candle_columns import pack_candles, unpack
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.provenance import DataSource
 from jts_broker.domain.timeutil import start_of_day
+
+
+def rows(found):
+    packed, cached_at = found
+    assert cached_at.tzinfo is not None
+    return unpack(packed)
 
 
 @pytest.fixture
@@ -54,11 +60,11 @@ def test_every_kind_round_trips_exactly(cache, mock):
 def test_only_final_candles_are_kept_and_only_covered_spans_are_answered(cache, mock):
     candles = mock.get_candles("005930", Timeframe.DAY, date(2026, 1, 1), date(2026, 3, 17))
     start, end, session = start_of_day(date(2026, 1, 1)), start_of_day(date(2026, 3, 18)), start_of_day(date(2026, 3, 17))
-    cache.put_candles("005930", Timeframe.DAY, start, end, [m.candle_to_proto(c) for c in candles], complete_before=session)
+    cache.put_candles("005930", Timeframe.DAY, start, end, pack_candles(candles), complete_before=session)
     cache.flush()
     final = [c for c in candles if c.time < session]
-    assert list(cache.candles("005930", Timeframe.DAY, start, session)) == final
-    assert list(cache.candles("005930", Timeframe.DAY, start_of_day(date(2026, 2, 1)), start_of_day(date(2026, 2, 10)))) == \
+    assert rows(cache.candles("005930", Timeframe.DAY, start, session)) == final
+    assert rows(cache.candles("005930", Timeframe.DAY, start_of_day(date(2026, 2, 1)), start_of_day(date(2026, 2, 10)))) == \
         [c for c in final if date(2026, 2, 1) <= c.time.date() < date(2026, 2, 10)]
     assert cache.candles("005930", Timeframe.DAY, start, end) is None  # would need the unfinished session candle
     assert cache.candles("005930", Timeframe.DAY, start_of_day(date(2025, 12, 1)), session) is None  # starts before the span
@@ -87,6 +93,53 @@ def test_another_schema_version_is_refused(tmp_path):
         OfflineCache(path, "x")
 
 
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries (scope TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, payload BLOB NOT NULL,
+                      stored_at REAL NOT NULL, PRIMARY KEY (scope, kind, name));
+CREATE TABLE candles (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL, time INTEGER NOT NULL,
+                      payload BLOB NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (scope, symbol, timeframe, time));
+CREATE TABLE candle_spans (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL,
+                           start INTEGER NOT NULL, "end" INTEGER NOT NULL, stored_at REAL NOT NULL,
+                           PRIMARY KEY (scope, symbol, timeframe, start, "end"));
+INSERT INTO meta VALUES ('application', 'jts-broker offline cache'), ('schema_version', '1');
+"""
+
+
+def test_a_version_1_file_is_upgraded_keeping_all_but_its_candles(tmp_path, mock):
+    path = tmp_path / "c.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+        db.execute("INSERT INTO candles VALUES ('x', '005930', 1, 1767193200, x'0a00', 1.0)")
+        db.execute("INSERT INTO candle_spans VALUES ('x', '005930', 1, 1767193200, 1767279600, 1.0)")
+    db.close()
+    writer = OfflineCache(path, "x")
+    writer.put_quote(mock.get_quote("005930"))
+    writer.flush()
+    writer.close()
+    cache = OfflineCache(path, "x")  # opened again: already version 2
+    try:
+        assert cache.quote("005930") is not None
+        assert cache.candles("005930", Timeframe.DAY, datetime.fromtimestamp(1767193200, KST), datetime.fromtimestamp(1767279600, KST)) is None
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        db.close()
+    finally:
+        cache.close()
+
+
+def test_candles_of_different_price_scales_come_back_exact_at_the_larger(cache):
+    first, second = (start_of_day(date(2026, 3, day)) for day in (2, 3))
+    whole = Candle(first, Decimal(9500), Decimal(9600), Decimal(9400), Decimal(9550), 10)
+    fractional = Candle(second, Decimal("9550.5"), Decimal("9600.25"), Decimal(9500), Decimal("9555.75"), 20)
+    cache.put_candles("530001", Timeframe.DAY, first, second, pack_candles([whole]), complete_before=second)
+    cache.put_candles("530001", Timeframe.DAY, second, second + timedelta(days=1), pack_candles([fractional]), complete_before=second + timedelta(days=1))
+    cache.flush()
+    packed, _ = cache.candles("530001", Timeframe.DAY, first, second + timedelta(days=1))
+    assert packed.price_scale == 2 and list(packed.open) == [950000, 955050]
+    assert unpack(packed) == [whole, fractional]
+
+
 def test_writes_after_close_are_dropped_and_flush_does_not_hang(cache, mock):
     cache.close()
     cache.put_quote(mock.get_quote("005930"))
@@ -106,20 +159,20 @@ def test_adjacent_spans_together_cover_a_request_but_a_hole_does_not(cache, mock
     session = start_of_day(date(2026, 3, 17))
 
     def put(start, end):
-        cache.put_candles("005930", Timeframe.DAY, start, end, [m.candle_to_proto(c) for c in candles if start <= c.time < end], complete_before=session)
+        cache.put_candles("005930", Timeframe.DAY, start, end, pack_candles([c for c in candles if start <= c.time < end]), complete_before=session)
         cache.flush()
 
     put(jan, feb)
     put(mar, session)
     assert cache.candles("005930", Timeframe.DAY, jan, session) is None  # February is a hole
     put(feb, mar)
-    assert list(cache.candles("005930", Timeframe.DAY, jan, session)) == [c for c in candles if c.time < session]
+    assert rows(cache.candles("005930", Timeframe.DAY, jan, session)) == [c for c in candles if c.time < session]
 
 
 def _store_candles(cache, mock, symbol, first, last):
     candles = mock.get_candles(symbol, Timeframe.DAY, first, last)
     start, end = start_of_day(first), start_of_day(last) + timedelta(days=1)
-    cache.put_candles(symbol, Timeframe.DAY, start, end, [m.candle_to_proto(c) for c in candles], complete_before=end)
+    cache.put_candles(symbol, Timeframe.DAY, start, end, pack_candles(candles), complete_before=end)
     cache.flush()
     return start, end, len(candles)
 
@@ -156,7 +209,7 @@ def test_clear_by_scope_and_age_never_leaves_a_hole_in_a_candle_series(tmp_path,
     deleted = clear(path, older_than_s=7 * 86400)
     assert deleted == 5 + 1  # 000660's week of candles and its quote
     assert cache.candles("000660", Timeframe.DAY, *_week(date(2026, 3, 2))) is None and cache.quote("000660") is None
-    assert len(cache.candles("005930", Timeframe.DAY, old_start, end)) == 10  # no hole: a cached answer is whole or absent
+    assert len(rows(cache.candles("005930", Timeframe.DAY, old_start, end))) == 10  # no hole: a cached answer is whole or absent
     assert cache.quote("005930") is not None
 
     other = OfflineCache(path, "creon@b:2")

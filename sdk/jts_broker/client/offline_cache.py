@@ -5,8 +5,9 @@ What is kept, per server (``scope``, e.g. ``"kis@10.0.0.5:50551"``): the account
 master and every symbol looked up, **final** candles (those before the response's
 ``complete_before``) with the spans of time they cover (a request is answered when spans cover
 it without a hole), the last quote per symbol, and the last
-balance and positions per account. Values are stored as the contract's own protobuf bytes, so
-prices stay exact decimal strings.
+balance and positions per account. Candles are stored as integer columns (a price is
+``value / 10**price_scale`` KRW), served as rows or as columns alike; other values as the
+contract's own protobuf bytes. Prices stay exact either way.
 
 Writes happen on one background thread (a live call never waits for the disk); reads happen
 only when the server cannot be reached. The file is shared safely by several threads and
@@ -34,9 +35,10 @@ from google.protobuf.message import DecodeError
 
 from jts_broker.contract._generated import mappers as m
 from jts_broker.contract._generated.pb import market_data_pb2, trading_pb2
+from jts_broker.domain.candle_columns import EMPTY, PackedCandles, rescale
 from jts_broker.domain.enums import Market, Timeframe
 from jts_broker.domain.errors import ConfigurationError
-from jts_broker.domain.market_data import Candle, Quote, Symbol
+from jts_broker.domain.market_data import Quote, Symbol
 from jts_broker.domain.provenance import DataSource, ResultList
 from jts_broker.domain.timeutil import KST, now_kst
 from jts_broker.domain.trading import Account, Balance, Position
@@ -46,13 +48,22 @@ log = logging.getLogger("jts_broker.client.offline_cache")
 T = TypeVar("T")
 
 APPLICATION = "jts-broker offline cache"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 kept each candle as its protobuf bytes; version 2 keeps candles as integer columns
+# (exact: a price is value / 10**price_scale KRW). A version-1 file is upgraded in place: its
+# candles are dropped (a cache, refilled by the next live reads), everything else is kept.
+_UPGRADE_FROM_1 = """
+DROP TABLE IF EXISTS candles;
+DROP TABLE IF EXISTS candle_spans;
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (scope TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, payload BLOB NOT NULL,
                                     stored_at REAL NOT NULL, PRIMARY KEY (scope, kind, name));
 CREATE TABLE IF NOT EXISTS candles (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL, time INTEGER NOT NULL,
-                                    payload BLOB NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (scope, symbol, timeframe, time));
+                                    price_scale INTEGER NOT NULL, open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,
+                                    close INTEGER NOT NULL, volume INTEGER NOT NULL, stored_at REAL NOT NULL,
+                                    PRIMARY KEY (scope, symbol, timeframe, time));
 CREATE TABLE IF NOT EXISTS candle_spans (scope TEXT NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL,
                                          start INTEGER NOT NULL, "end" INTEGER NOT NULL, stored_at REAL NOT NULL,
                                          PRIMARY KEY (scope, symbol, timeframe, start, "end"));
@@ -95,9 +106,10 @@ def open_cache_file(path: Path) -> sqlite3.Connection:
             meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("application") != APPLICATION:
                 raise _unusable(path, f"it belongs to {meta.get('application')!r}")
-            if meta.get("schema_version") != str(SCHEMA_VERSION):
+            if meta.get("schema_version") not in ("1", str(SCHEMA_VERSION)):
                 raise _unusable(path, f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
         connection.execute("PRAGMA journal_mode = WAL")
+        _upgrade(connection)
         connection.executescript(_SCHEMA)
         # Two processes may create a new file at once: the first insert wins, both agree.
         connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
@@ -108,6 +120,21 @@ def open_cache_file(path: Path) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """A version-1 file to version 2, in one transaction (another process may be doing the same)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",):
+            for statement in filter(str.strip, _UPGRADE_FROM_1.split(";")):
+                connection.execute(statement)
+            connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        connection.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        connection.execute("ROLLBACK")
+        if "no such table" not in str(exc):  # a new, empty file: nothing to upgrade
+            raise
 
 
 class OfflineCache:
@@ -210,8 +237,8 @@ class OfflineCache:
     def put_positions(self, account_id: str, positions: list[Position]) -> None:
         self._put("positions", account_id, trading_pb2.GetPositionsResponse(positions=[m.position_to_proto(p) for p in positions]).SerializeToString())
 
-    def put_candles(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime,
-                    candles: list[market_data_pb2.Candle], complete_before: datetime) -> None:
+    def put_candles(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, candles: PackedCandles,
+                    complete_before: datetime) -> None:
         """The answer to a candle request for [start, end): the final candles (time before
         ``complete_before``) are stored and the span up to there is marked covered."""
         final_end = min(end, complete_before)
@@ -220,11 +247,14 @@ class OfflineCache:
         tf, stored_at = int(m.timeframe_to_proto(timeframe)), now_kst().timestamp()
         cutoff = _seconds(final_end)
         span = (self.scope, symbol, tf, _seconds(start), cutoff, stored_at)
+        scope, scale = self.scope, candles.price_scale
 
         def write(db: sqlite3.Connection) -> None:
-            # Encoded here, on the writer thread: the live call that fetched them does not wait.
-            rows = ((self.scope, symbol, tf, c.time.seconds, c.SerializeToString(), stored_at) for c in candles if c.time.seconds < cutoff)
-            db.executemany("INSERT OR REPLACE INTO candles VALUES (?, ?, ?, ?, ?, ?)", rows)
+            # Read out here, on the writer thread: the live call that fetched them does not wait.
+            rows = ((scope, symbol, tf, t, scale, o, h, low, c, v, stored_at)
+                    for t, o, h, low, c, v in zip(candles.times, candles.open, candles.high, candles.low, candles.close, candles.volume,
+                                                  strict=True) if t < cutoff)
+            db.executemany("INSERT OR REPLACE INTO candles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute("INSERT OR REPLACE INTO candle_spans VALUES (?, ?, ?, ?, ?, ?)", span)
 
         self._submit(write)
@@ -285,9 +315,10 @@ class OfflineCache:
         found = self._decode("positions", account_id, trading_pb2.GetPositionsResponse.FromString)
         return None if found is None else ResultList((m.position_from_proto(p) for p in found[0].positions), source=DataSource.CACHE, cached_at=found[1])
 
-    def candles(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> ResultList[Candle] | None:
-        """The final candles in [start, end), if the spans fetched live cover all of it (else
-        None: a partial answer could silently miss bars)."""
+    def candles(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> tuple[PackedCandles, datetime] | None:
+        """The final candles in [start, end) as columns, and when the oldest of them was live, if
+        the spans fetched live cover all of it (else None: a partial answer could silently miss
+        bars)."""
         tf, lo, hi = int(m.timeframe_to_proto(timeframe)), _seconds(start), _seconds(end)
         key = (self.scope, symbol, tf)
         with self._read_lock:
@@ -300,11 +331,16 @@ class OfflineCache:
                 covered_to = max(covered_to, span_end)
             if covered_to < hi:
                 return None
-            rows = self._read.execute("SELECT payload, stored_at FROM candles WHERE scope = ? AND symbol = ? AND timeframe = ? AND time >= ? AND time < ? "
-                                      "ORDER BY time", (*key, lo, hi)).fetchall()
-        oldest = min((r[1] for r in rows), default=min(span[2] for span in spans))
-        return ResultList((m.candle_from_proto(market_data_pb2.Candle.FromString(r[0])) for r in rows), source=DataSource.CACHE,
-                          cached_at=_when(oldest))
+            rows = self._read.execute("SELECT time, price_scale, open, high, low, close, volume, stored_at FROM candles "
+                                      "WHERE scope = ? AND symbol = ? AND timeframe = ? AND time >= ? AND time < ? ORDER BY time",
+                                      (*key, lo, hi)).fetchall()
+        if not rows:
+            return EMPTY, _when(min(span[2] for span in spans))
+        times, scales, *prices, volumes, stored = zip(*rows, strict=True)
+        scale = max(scales)
+        # Bars stored from answers of different scales are brought to the largest, exactly.
+        o, h, low, c = rescale(prices, scales, scale) if scale != min(scales) else prices
+        return PackedCandles(times, scale, o, h, low, c, volumes).check("cached candles"), _when(min(stored))
 
 
 def _close_at_exit(ref: weakref.ReferenceType[OfflineCache]) -> None:

@@ -23,16 +23,21 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
+from .candle_columns import CandleColumns, need
 from .config import BrokerConfig
 from .connection import ConnectionStatusChange, StatusListener
 from .enums import ConnectionStatus, Market, Timeframe
 from .market_data import Candle, Quote, QuoteGap, Symbol
 from .provenance import ResultList
 from .rate_limits import IRateLimiter
+from .symbols import normalize_symbol
 from .trading import Account, Balance, JournalEntry, Order, OrderRequest, OrderResult, Position
 from .validation import DateLike
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["AsyncQuoteStream", "DateLike", "IAsyncBrokerGateway", "IBrokerGateway", "QuoteStream"]
 
@@ -138,6 +143,32 @@ class IBrokerGateway(abc.ABC):
             InvalidRequest: naive datetimes, ``end`` before ``start``, a bad symbol.
             SymbolNotFound: the symbol is not listed.
         """
+
+    def get_candle_columns(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> CandleColumns:
+        """The candles of ``get_candles`` as numpy arrays (extra ``jts-broker[pandas]``): times as
+        ``datetime64[s]`` (UTC), prices as exact ``int64`` in units of ``10**-price_scale`` KRW
+        (whole won on KRX), volumes as ``int64``; see :class:`CandleColumns`. The gRPC gateways
+        read them from the wire's packed columns, with no Python object per candle.
+
+        Raises:
+            ConfigurationError: numpy is not installed (``MISSING_DEPENDENCY``), before any call.
+            InvalidRequest, SymbolNotFound, BrokerUnavailable: as ``get_candles``.
+        """
+        need("numpy")
+        return CandleColumns.from_candles(normalize_symbol(symbol), timeframe, self.get_candles(symbol, timeframe, start, end))
+
+    def get_candles_frame(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> pd.DataFrame:
+        """The candles of ``get_candles`` as a pandas DataFrame (extra ``jts-broker[pandas]``):
+        indexed by ``time`` (tz-aware, Asia/Seoul), oldest first, with ``int64`` columns
+        ``open``, ``high``, ``low``, ``close`` (whole KRW on KRX; see ``frame.attrs["price_scale"]``)
+        and ``volume``. See :meth:`CandleColumns.to_frame`.
+
+        Raises:
+            ConfigurationError: pandas is not installed (``MISSING_DEPENDENCY``), before any call.
+            InvalidRequest, SymbolNotFound, BrokerUnavailable: as ``get_candles``.
+        """
+        need("pandas")
+        return self.get_candle_columns(symbol, timeframe, start, end).to_frame()
 
     @abc.abstractmethod
     def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]:
@@ -298,6 +329,16 @@ class IAsyncBrokerGateway(abc.ABC):
 
     @abc.abstractmethod
     async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]: ...
+
+    async def get_candle_columns(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> CandleColumns:
+        """As :meth:`IBrokerGateway.get_candle_columns`."""
+        need("numpy")
+        return CandleColumns.from_candles(normalize_symbol(symbol), timeframe, await self.get_candles(symbol, timeframe, start, end))
+
+    async def get_candles_frame(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> pd.DataFrame:
+        """As :meth:`IBrokerGateway.get_candles_frame`."""
+        need("pandas")
+        return (await self.get_candle_columns(symbol, timeframe, start, end)).to_frame()
 
     @abc.abstractmethod
     async def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]: ...

@@ -11,7 +11,7 @@ A domain error becomes its status code and an ``ErrorDetail`` through the shared
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
@@ -19,7 +19,9 @@ import grpc
 
 from jts_broker.contract._generated import mappers as m
 from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
+from jts_broker.contract.columns import packed_to_proto
 from jts_broker.contract.status import DETAIL_KEY, status_for_error
+from jts_broker.domain.candle_columns import BarInts, bar_ints, pack
 from jts_broker.domain.enums import Timeframe
 from jts_broker.domain.errors import InvalidRequest, JtsBrokerError, ServerError
 from jts_broker.domain.gateway import IBrokerGateway
@@ -29,6 +31,7 @@ from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import period_start, start_of_day
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _abort(context: grpc.ServicerContext, error: JtsBrokerError) -> None:
@@ -69,25 +72,32 @@ class _EncodedCandles:
     10,000-candle answer then costs copies instead of encodings. Keyed by identity, each entry
     holding its candle (so an id cannot be reused while cached); cleared when it reaches
     ``max_entries`` (a backend that builds new candles per call, as KisRestGateway does, only churns
-    it)."""
+    it). One memo per layout: rows as ``Candle`` messages, columns as the integers of each bar."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._memo: dict[int, tuple[Candle, market_data_pb2.Candle]] = {}
+        self._rows: dict[int, tuple[Candle, market_data_pb2.Candle]] = {}
+        self._bars: dict[int, tuple[Candle, BarInts]] = {}
         self._max = max_entries
 
-    def encode(self, candles: list[Candle]) -> list[market_data_pb2.Candle]:
-        memo, out = self._memo, []
+    def _encode(self, memo: dict[int, tuple[Candle, T]], encode: Callable[[Candle], T], candles: Sequence[Candle]) -> list[T]:
+        out = []
         for candle in candles:
             hit = memo.get(id(candle))
             if hit is not None and hit[0] is candle:
                 out.append(hit[1])
                 continue
-            encoded = m.candle_to_proto(candle)
+            encoded = encode(candle)
             out.append(encoded)
             if len(memo) >= self._max:
                 memo.clear()
             memo[id(candle)] = (candle, encoded)
         return out
+
+    def rows(self, candles: Sequence[Candle]) -> list[market_data_pb2.Candle]:
+        return self._encode(self._rows, m.candle_to_proto, candles)
+
+    def columns(self, candles: Sequence[Candle]) -> market_data_pb2.CandleColumns:
+        return packed_to_proto(pack(self._encode(self._bars, bar_ints, candles)))
 
 
 class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
@@ -116,10 +126,19 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
         start, end = m.timestamp_from_proto(request.start, "start"), m.timestamp_from_proto(request.end, "end")
         if end <= start:
             raise InvalidRequest(f"end ({end.isoformat()}) must be after start ({start.isoformat()})", code="INVALID_RANGE")
+        if request.max_candles < 0:
+            raise InvalidRequest(f"max_candles must be 0 (no limit) or more, not {request.max_candles}", code="INVALID_ARGUMENT")
         response = market_data_pb2.GetCandlesResponse(symbol=code, timeframe=request.timeframe)
         # The backend's trading day is the present: its period is unfinished, everything before is final.
         response.complete_before.CopyFrom(m.timestamp_to_proto(period_start(timeframe, start_of_day(self._today()))))
-        response.candles.extend(self._candles.encode(self.backend.get_candles(code, timeframe, start, end)))
+        candles: Sequence[Candle] = self.backend.get_candles(code, timeframe, start, end)
+        if 0 < request.max_candles < len(candles):
+            response.next_start.CopyFrom(m.timestamp_to_proto(candles[request.max_candles].time))
+            candles = candles[: request.max_candles]
+        if request.layout == market_data_pb2.CANDLE_LAYOUT_COLUMNS:
+            response.columns.CopyFrom(self._candles.columns(candles))
+        else:
+            response.candles.extend(self._candles.rows(candles))
         return response
 
     @translating

@@ -180,8 +180,10 @@ class MarketDataServiceClient:
         return await self._policy.unary(self._get_symbol, request, self._GET_SYMBOL)  # type: ignore[no-any-return]
 
     async def get_candles(self, request: market_data_pb2.GetCandlesRequest) -> market_data_pb2.GetCandlesResponse:
-        """Returns the candles of one symbol in [start, end), oldest first. The candle of a session
-        still in progress is included and marked by a time at or after the session date.
+        """Returns the candles of one symbol in [start, end), oldest first, as rows or as packed
+        columns (`layout`), at most `max_candles` per answer (the rest from `next_start` on). The
+        candle of a session still in progress is included and marked by a time at or after the
+        session date.
         NOT_FOUND (SYMBOL_NOT_FOUND) for an unknown code; INVALID_ARGUMENT for a bad range or a
         timeframe the server does not hold for that symbol."""
         return await self._policy.unary(self._get_candles, request, self._GET_CANDLES)  # type: ignore[no-any-return]

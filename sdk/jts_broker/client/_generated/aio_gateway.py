@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 import grpc.aio
@@ -25,6 +25,8 @@ from jts_broker.client.config_file import open_journal
 from jts_broker.client.offline_cache import OfflineCache
 from jts_broker.contract._generated import mappers as m
 from jts_broker.contract._generated.pb import market_data_pb2, trading_pb2
+from jts_broker.contract.columns import PAGE_CANDLES, packed_from_proto
+from jts_broker.domain.candle_columns import CandleColumns, PackedCandles, merge, need, pack_candles, unpack
 from jts_broker.domain.config import BrokerConfig
 from jts_broker.domain.connection import ConnectionState, ConnectionStatusChange, StatusListener
 from jts_broker.domain.enums import ConnectionStatus, Market, OrderStatus, Timeframe
@@ -43,17 +45,20 @@ from jts_broker.domain.errors import (
 from jts_broker.domain.gateway import AsyncQuoteStream, DateLike, IAsyncBrokerGateway
 from jts_broker.domain.market_data import Candle, Quote, QuoteGap, Symbol
 from jts_broker.domain.orders import check_client_order_id, is_same_order
-from jts_broker.domain.provenance import ResultList
+from jts_broker.domain.provenance import DataSource, ResultList
 from jts_broker.domain.symbols import normalize_symbol
 from jts_broker.domain.timeutil import now_kst, period_start
 from jts_broker.domain.trading import Account, Balance, JournalEntry, Order, OrderRequest, OrderResult, Position
-from jts_broker.domain.validation import check_account_id, check_candles, check_order_id, check_symbols
+from jts_broker.domain.validation import CandleQuery, check_account_id, check_candles, check_order_id, check_symbols
 from jts_broker.journal import OrderJournal
 from jts_broker.policies.rate_limiter import RateLimiter
 from jts_broker.policies.retrying import RecoveryBackoff
 
 from .aio_clients import CallPolicy, MarketDataServiceClient, ResponseStream, TradingServiceClient
 from .aio_connection import AsyncConnection
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("jts_broker.gateway")
 T = TypeVar("T")
@@ -390,21 +395,59 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         return symbol
 
     async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
+        _, packed, cached_at = await self._candles(symbol, timeframe, start, end)
+        return ResultList(unpack(packed), source=DataSource.CACHE if cached_at else DataSource.LIVE, cached_at=cached_at)
+
+    async def get_candle_columns(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> CandleColumns:
+        need("numpy")  # before the call, not after the download
+        code, packed, cached_at = await self._candles(symbol, timeframe, start, end)
+        return CandleColumns.from_packed(code, timeframe, packed, source=DataSource.CACHE if cached_at else DataSource.LIVE, cached_at=cached_at)
+
+    async def get_candles_frame(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> pd.DataFrame:
+        need("pandas")
+        return (await self.get_candle_columns(symbol, timeframe, start, end)).to_frame()
+
+    async def _candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> tuple[str, PackedCandles, datetime | None]:
+        """(normalized code, the bars as columns, None) live; (code, bars, when they were live)
+        from the offline cache while the server is down."""
         query, request = _requests.candles(symbol, timeframe, start, end)
-        first, after = query.start, query.end
-        if (cached := await self._cached(lambda c: c.candles(request.symbol, timeframe, first, after))) is not None:
-            return cached
+        code = request.symbol
+
+        def cached(c: OfflineCache) -> tuple[PackedCandles, datetime] | None:
+            return c.candles(code, timeframe, query.start, query.end)
+
+        if (hit := await self._cached(cached)) is not None:
+            return code, *hit
         try:
-            response = await (await self._md()).get_candles(request)
+            return code, await self._candle_pages(query, request), None
         except BrokerUnavailable as exc:
-            return await self._fallback(exc, lambda c: c.candles(request.symbol, timeframe, first, after))
-        candle_from_proto = m.candle_from_proto
-        candles = ResultList([candle_from_proto(c) for c in response.candles])
-        if self._cache is not None:
-            complete_before = (m.timestamp_from_proto(response.complete_before) if response.HasField("complete_before")
-                               else period_start(timeframe, now_kst()))
-            self._cache.put_candles(request.symbol, timeframe, first, after, list(response.candles), complete_before)
-        return candles
+            return code, *(await self._fallback(exc, cached))
+
+    async def _candle_pages(self, query: CandleQuery, request: market_data_pb2.GetCandlesRequest) -> PackedCandles:
+        """Every page of the answer as packed columns, in order (a range longer than
+        ``PAGE_CANDLES`` bars comes in pages); the final bars of each page go to the cache."""
+        request.layout = market_data_pb2.CANDLE_LAYOUT_COLUMNS
+        request.max_candles = PAGE_CANDLES
+        pages, page_start = [], query.start
+        while True:
+            response = await (await self._md()).get_candles(request)
+            if response.HasField("columns"):
+                page = packed_from_proto(response.columns)
+            else:  # a server from before layouts answers rows
+                page = pack_candles([m.candle_from_proto(c) for c in response.candles])
+            pages.append(page)
+            page_end = m.timestamp_from_proto(response.next_start, "next_start") if response.HasField("next_start") else query.end
+            if not page_start < page_end <= query.end:
+                raise ServerError(f"malformed answer: next page from {page_end.isoformat()} after a page from {page_start.isoformat()}",
+                                  code="MALFORMED_MESSAGE")
+            if self._cache is not None:
+                complete_before = (m.timestamp_from_proto(response.complete_before) if response.HasField("complete_before")
+                                   else period_start(query.timeframe, now_kst()))
+                self._cache.put_candles(query.symbol, query.timeframe, page_start, page_end, page, complete_before)
+            if page_end == query.end:
+                return merge(pages)
+            page_start = page_end
+            request.start.CopyFrom(response.next_start)
 
     async def get_candles_many(self, symbols: Iterable[str], timeframe: Timeframe, start: DateLike, end: DateLike) -> dict[str, list[Candle]]:
         codes = check_symbols(symbols)

@@ -4,12 +4,22 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from jts.broker.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CandleLayout(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CANDLE_LAYOUT_UNSPECIFIED: _ClassVar[CandleLayout]
+    CANDLE_LAYOUT_ROWS: _ClassVar[CandleLayout]
+    CANDLE_LAYOUT_COLUMNS: _ClassVar[CandleLayout]
+CANDLE_LAYOUT_UNSPECIFIED: CandleLayout
+CANDLE_LAYOUT_ROWS: CandleLayout
+CANDLE_LAYOUT_COLUMNS: CandleLayout
 
 class Symbol(_message.Message):
     __slots__ = ("code", "name", "market", "security_type", "sector", "listed_date", "board_lot", "without_prices")
@@ -67,29 +77,55 @@ class Candle(_message.Message):
     volume: int
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., open: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., high: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., low: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., close: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., volume: _Optional[int] = ...) -> None: ...
 
+class CandleColumns(_message.Message):
+    __slots__ = ("times", "price_scale", "open", "high", "low", "close", "volume")
+    TIMES_FIELD_NUMBER: _ClassVar[int]
+    PRICE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    times: _containers.RepeatedScalarFieldContainer[int]
+    price_scale: int
+    open: _containers.RepeatedScalarFieldContainer[int]
+    high: _containers.RepeatedScalarFieldContainer[int]
+    low: _containers.RepeatedScalarFieldContainer[int]
+    close: _containers.RepeatedScalarFieldContainer[int]
+    volume: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, times: _Optional[_Iterable[int]] = ..., price_scale: _Optional[int] = ..., open: _Optional[_Iterable[int]] = ..., high: _Optional[_Iterable[int]] = ..., low: _Optional[_Iterable[int]] = ..., close: _Optional[_Iterable[int]] = ..., volume: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class GetCandlesRequest(_message.Message):
-    __slots__ = ("symbol", "timeframe", "start", "end")
+    __slots__ = ("symbol", "timeframe", "start", "end", "layout", "max_candles")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     TIMEFRAME_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CANDLES_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     timeframe: _common_pb2.Timeframe
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
-    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    layout: CandleLayout
+    max_candles: int
+    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., layout: _Optional[_Union[CandleLayout, str]] = ..., max_candles: _Optional[int] = ...) -> None: ...
 
 class GetCandlesResponse(_message.Message):
-    __slots__ = ("symbol", "timeframe", "candles", "complete_before")
+    __slots__ = ("symbol", "timeframe", "candles", "complete_before", "columns", "next_start")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     TIMEFRAME_FIELD_NUMBER: _ClassVar[int]
     CANDLES_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_START_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     timeframe: _common_pb2.Timeframe
     candles: _containers.RepeatedCompositeFieldContainer[Candle]
     complete_before: _timestamp_pb2.Timestamp
-    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., candles: _Optional[_Iterable[_Union[Candle, _Mapping]]] = ..., complete_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    columns: CandleColumns
+    next_start: _timestamp_pb2.Timestamp
+    def __init__(self, symbol: _Optional[str] = ..., timeframe: _Optional[_Union[_common_pb2.Timeframe, str]] = ..., candles: _Optional[_Iterable[_Union[Candle, _Mapping]]] = ..., complete_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., columns: _Optional[_Union[CandleColumns, _Mapping]] = ..., next_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetQuoteRequest(_message.Message):
     __slots__ = ("symbol",)

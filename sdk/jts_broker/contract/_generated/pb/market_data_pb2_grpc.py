@@ -82,8 +82,10 @@ class MarketDataServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCandles(self, request, context):
-        """Returns the candles of one symbol in [start, end), oldest first. The candle of a session
-        still in progress is included and marked by a time at or after the session date.
+        """Returns the candles of one symbol in [start, end), oldest first, as rows or as packed
+        columns (`layout`), at most `max_candles` per answer (the rest from `next_start` on). The
+        candle of a session still in progress is included and marked by a time at or after the
+        session date.
         NOT_FOUND (SYMBOL_NOT_FOUND) for an unknown code; INVALID_ARGUMENT for a bad range or a
         timeframe the server does not hold for that symbol.
         """

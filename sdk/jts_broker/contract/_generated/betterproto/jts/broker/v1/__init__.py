@@ -12,6 +12,8 @@ __all__ = (
     "BrokerType",
     "CancelOrderRequest",
     "Candle",
+    "CandleColumns",
+    "CandleLayout",
     "ClockState",
     "Date",
     "Decimal",
@@ -142,6 +144,44 @@ class BrokerType(betterproto2.Enum):
             "BROKER_TYPE_CREON": 2,
             "BROKER_TYPE_KIWOOM": 3,
             "BROKER_TYPE_MOCK": 4,
+        }
+
+
+class CandleLayout(betterproto2.Enum):
+    """
+    How a GetCandles answer lays out its bars.
+    """
+
+    UNSPECIFIED = 0
+    """
+    As ROWS (what a client that predates layouts gets).
+    """
+
+    ROWS = 1
+    """
+    One `Candle` message per bar, in `GetCandlesResponse.candles`.
+    """
+
+    COLUMNS = 2
+    """
+    Packed columns of integers, in `GetCandlesResponse.columns`: a fraction of the bytes and of
+    the decoding work of rows, for bulk reads into arrays.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "CANDLE_LAYOUT_UNSPECIFIED",
+            1: "CANDLE_LAYOUT_ROWS",
+            2: "CANDLE_LAYOUT_COLUMNS",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "CANDLE_LAYOUT_UNSPECIFIED": 0,
+            "CANDLE_LAYOUT_ROWS": 1,
+            "CANDLE_LAYOUT_COLUMNS": 2,
         }
 
 
@@ -645,6 +685,55 @@ default_message_pool.register_message("jts.broker.v1", "Candle", Candle)
 
 
 @dataclass(eq=False, repr=False)
+class CandleColumns(betterproto2.Message):
+    """
+    Bars as packed columns: entry i of every column belongs to bar i, oldest first; every column
+    has the same length. Prices are exact integers in units of 10^-price_scale KRW.
+    """
+
+    times: "list[int]" = betterproto2.field(1, betterproto2.TYPE_INT64, repeated=True)
+    """
+    Start of each bar, seconds since 1970-01-01T00:00:00Z (daily bars: 00:00 Asia/Seoul of the
+    trading date).
+    """
+
+    price_scale: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    Decimal places of the prices: a price is `value / 10^price_scale` KRW, so 79600 with scale 0
+    is 79,600 KRW and 705125 with scale 1 is 70,512.5 KRW. The server uses the smallest scale
+    that makes every price of the answer an integer: 0 for KRX stocks (whole won). 0 to 18.
+    """
+
+    open: "list[int]" = betterproto2.field(3, betterproto2.TYPE_INT64, repeated=True)
+    """
+    First traded price in each bar.
+    """
+
+    high: "list[int]" = betterproto2.field(4, betterproto2.TYPE_INT64, repeated=True)
+    """
+    Highest traded price in each bar.
+    """
+
+    low: "list[int]" = betterproto2.field(5, betterproto2.TYPE_INT64, repeated=True)
+    """
+    Lowest traded price in each bar.
+    """
+
+    close: "list[int]" = betterproto2.field(6, betterproto2.TYPE_INT64, repeated=True)
+    """
+    Last traded price in each bar.
+    """
+
+    volume: "list[int]" = betterproto2.field(7, betterproto2.TYPE_INT64, repeated=True)
+    """
+    Shares traded in each bar.
+    """
+
+
+default_message_pool.register_message("jts.broker.v1", "CandleColumns", CandleColumns)
+
+
+@dataclass(eq=False, repr=False)
 class ClockState(betterproto2.Message):
     """
     A simulator's market clock.
@@ -808,6 +897,18 @@ class GetCandlesRequest(betterproto2.Message):
     First instant excluded; must be after `start`.
     """
 
+    layout: "CandleLayout" = betterproto2.field(5, betterproto2.TYPE_ENUM, default_factory=lambda: CandleLayout(0))
+    """
+    Rows (`candles`) or packed columns (`columns`); UNSPECIFIED answers rows.
+    """
+
+    max_candles: "int" = betterproto2.field(6, betterproto2.TYPE_INT32)
+    """
+    The most bars one answer may hold; when [start, end) holds more, the answer has the first
+    `max_candles` and sets `next_start`. 0: no limit (every bar in one answer, which may then
+    exceed the channel's message size). Negative: INVALID_ARGUMENT.
+    """
+
 
 default_message_pool.register_message("jts.broker.v1", "GetCandlesRequest", GetCandlesRequest)
 
@@ -826,7 +927,8 @@ class GetCandlesResponse(betterproto2.Message):
 
     candles: "list[Candle]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
     """
-    Bars in [start, end), oldest first; empty when the symbol did not trade in the range.
+    Bars in [start, end), oldest first, when the layout is ROWS; empty when the symbol did not
+    trade in the range.
     """
 
     complete_before: "datetime.datetime | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
@@ -834,6 +936,18 @@ class GetCandlesResponse(betterproto2.Message):
     Bars whose time is at or after this instant belong to the current, unfinished period and may
     still change; those before it are final (clients cache only final bars). Unset: the client
     assumes the period that contains its own clock is unfinished.
+    """
+
+    columns: "CandleColumns | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The same bars as packed columns, when the layout is COLUMNS (set, possibly with no bars;
+    unset in a ROWS answer, or from a server that predates layouts: read `candles` then).
+    """
+
+    next_start: "datetime.datetime | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True)
+    """
+    Set when the answer stopped at `max_candles`: the time of the first bar left out. Ask again
+    with `start` = `next_start` for the rest. Unset: the answer reaches `end`.
     """
 
 

@@ -1,0 +1,117 @@
+"""Columnar candles against a real simulator on loopback: the packed answer equals the rows value
+for value, long ranges come in pages under the message limit, a server from before layouts is
+still read right, and the offline cache serves columns too."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import grpc
+import numpy as np
+import pandas as pd
+import pytest
+
+from jts_broker import BrokerConfig, BrokerUnavailable, ConfigurationError, ConnectionStatus, DataSource, GrpcBrokerGateway, RateLimit, Timeframe
+from jts_broker.client._generated import aio_gateway
+from jts_broker.client._generated import gateway as sync_gateway
+from jts_broker.client.channel import open_channel
+from jts_broker.contract._generated import mappers as m
+from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc
+from jts_broker.domain.timeutil import start_of_day
+from jts_broker.server import SimulatorServer
+from jts_broker.server.services import MarketDataService
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+HISTORY = (date(2024, 1, 1), date(2026, 3, 16))  # before the replayed session: final candles
+MINUTES = (date(2025, 6, 13), date(2025, 6, 17))  # days the bundled data holds 1-minute bars of 005930
+
+
+@pytest.mark.parametrize(("timeframe", "days"), [(Timeframe.DAY, HISTORY), (Timeframe.WEEK, HISTORY), (Timeframe.MINUTE_1, MINUTES)])
+def test_columns_and_frame_equal_the_rows_value_for_value(gateway, timeframe, days):
+    rows = gateway.get_candles("005930", timeframe, *days)
+    columns = gateway.get_candle_columns("005930", timeframe, *days)
+    assert len(rows) > 100 and columns.to_candles() == list(rows)
+    assert columns.symbol == "005930" and columns.timeframe is timeframe and columns.price_scale == 0 and columns.source is DataSource.LIVE
+    frame = gateway.get_candles_frame("A005930", timeframe, *days)
+    assert frame.index.dtype == pd.DatetimeTZDtype("s", "Asia/Seoul") and all(frame.dtypes == np.int64)
+    assert list(frame.index.to_pydatetime()) == [c.time for c in rows]
+    assert frame["close"].tolist() == [int(c.close) for c in rows] and frame["volume"].tolist() == [c.volume for c in rows]
+
+
+def test_a_long_range_comes_in_pages_and_whole(simulator, monkeypatch):
+    config = BrokerConfig.from_target(simulator.target, rate_limit=RateLimit(1000))
+    with GrpcBrokerGateway(config) as gateway:
+        whole = gateway.get_candles("005930", Timeframe.DAY, *HISTORY)
+        monkeypatch.setattr(sync_gateway, "PAGE_CANDLES", 100)
+        used = gateway.rate_limiter.usage().total
+        assert gateway.get_candles("005930", Timeframe.DAY, *HISTORY) == whole
+        assert gateway.rate_limiter.usage().total - used == -(-len(whole) // 100)  # one call, one token, per page
+        assert gateway.get_candle_columns("005930", Timeframe.DAY, *HISTORY).to_candles() == whole
+
+    channel = open_channel(config)
+    request = market_data_pb2.GetCandlesRequest(symbol="005930", timeframe=m.timeframe_to_proto(Timeframe.DAY), max_candles=100,
+                                                start=m.timestamp_to_proto(start_of_day(HISTORY[0])), end=m.timestamp_to_proto(start_of_day(HISTORY[1])))
+    stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
+    page = stub.GetCandles(request)
+    assert len(page.candles) == 100 and not page.HasField("columns")  # no layout asked: rows, as before
+    assert m.timestamp_from_proto(page.next_start) == whole[100].time
+    request.max_candles = -1
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.GetCandles(request)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    channel.close()
+
+
+def test_async_pages_too(monkeypatch, gateway):
+    monkeypatch.setattr(aio_gateway, "PAGE_CANDLES", 7)
+    monkeypatch.setattr(sync_gateway, "PAGE_CANDLES", 7)
+    assert gateway.get_candle_columns("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31)).to_candles() == \
+        gateway.get_candles("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31))
+
+
+def test_a_server_from_before_layouts_answers_rows_and_the_client_reads_them(monkeypatch):
+    answered = MarketDataService.GetCandles
+
+    def old_server(self, request, context):  # unknown fields are ignored by an old server's parser
+        request.ClearField("layout")
+        request.ClearField("max_candles")
+        return answered(self, request, context)
+
+    monkeypatch.setattr(MarketDataService, "GetCandles", old_server)
+    with SimulatorServer(speed=0) as server, GrpcBrokerGateway(BrokerConfig.from_target(server.target)) as gateway:
+        rows = gateway.get_candles("005930", Timeframe.DAY, *HISTORY)
+        assert len(rows) > 500
+        assert gateway.get_candle_columns("005930", Timeframe.DAY, *HISTORY).to_candles() == rows
+    monkeypatch.undo()
+    with SimulatorServer(speed=0) as server, GrpcBrokerGateway(BrokerConfig.from_target(server.target)) as gateway:
+        assert gateway.get_candles("005930", Timeframe.DAY, *HISTORY) == rows
+
+
+def test_without_numpy_nothing_is_sent(simulator, monkeypatch):
+    with GrpcBrokerGateway(BrokerConfig.from_target(simulator.target)) as gateway:
+        simulator.stop(0)  # a call would fail with BrokerUnavailable: the missing package is named first
+        monkeypatch.setitem(sys.modules, "numpy", None)
+        with pytest.raises(ConfigurationError, match=r"pip install 'jts-broker\[pandas\]'"):
+            gateway.get_candle_columns("005930", Timeframe.DAY, *HISTORY)
+        monkeypatch.setitem(sys.modules, "pandas", None)
+        with pytest.raises(ConfigurationError, match="pandas"):
+            gateway.get_candles_frame("005930", Timeframe.DAY, *HISTORY)
+
+
+def test_columns_are_served_from_the_offline_cache_during_an_outage(simulator, tmp_path):
+    config = BrokerConfig.from_target(simulator.target, rate_limit=RateLimit(1000), offline_cache=tmp_path / "cache.sqlite")
+    with GrpcBrokerGateway(config) as gateway:
+        live = gateway.get_candle_columns("005930", Timeframe.DAY, *HISTORY)
+        gateway.offline_cache.flush()
+        simulator.stop(0)
+        wait_until(lambda: gateway.status is ConnectionStatus.CONNECTING, what="connecting")
+        cached = gateway.get_candle_columns("005930", Timeframe.DAY, *HISTORY)
+        assert cached.source is DataSource.CACHE and cached.cached_at is not None and cached.age_s >= 0
+        for name in ("time", "open", "high", "low", "close", "volume"):
+            assert np.array_equal(getattr(cached, name), getattr(live, name))
+        assert gateway.get_candles("005930", Timeframe.DAY, *HISTORY) == live.to_candles()
+        with pytest.raises(BrokerUnavailable, match="holds no copy"):
+            gateway.get_candle_columns("005930", Timeframe.DAY, date(2020, 1, 1), HISTORY[1])
