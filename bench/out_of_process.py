@@ -2,9 +2,12 @@
 (issue 12): server work no longer sits inside both timings.
 
 For each measure: wall time and this (client) process's CPU time, gateway vs raw, in interleaved
-rounds, medians. (a) 10,000 daily candles: ``GrpcBrokerGateway.get_candles`` vs a raw stub call
-decoding with upb and reading every field; (b) ``get_quote`` p50; (c) calls/s of 8 and 64 asyncio
-tasks through ``AsyncGrpcBrokerGateway`` vs raw ``grpc.aio`` stubs on one channel.
+rounds, medians. (a) 10,000 daily candles: ``GrpcBrokerGateway.get_candles`` and
+``get_candle_columns`` vs a raw stub call decoding rows with upb and reading every field; (b)
+``get_quote`` p50; (c) calls/s and client CPU per call of 8 and 64 asyncio tasks through
+``AsyncGrpcBrokerGateway`` vs raw ``grpc.aio`` stubs on one channel; (d) 1k/10k/100k one-minute
+candles, each way in a client process of its own (bench/scale.py); (e) the server's capacity
+against a do-nothing servicer (bench/capacity.py).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import grpc.aio
+from capacity import capacity_bench  # bench/ is the script's folder
+from scale import scale_bench
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateLimit, Timeframe
-from jts_broker.client.channel import open_channel
+from jts_broker.client.channel import open_aio_channel, open_channel
 from jts_broker.contract._generated import mappers as m
 from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc
 from jts_broker.domain.timeutil import start_of_day
@@ -34,8 +39,8 @@ ASYNC_SECONDS = 2.0
 
 
 @contextlib.contextmanager
-def served(data_dir: Path, session: date) -> Iterator[str]:
-    """`jts-broker serve` over ``data_dir`` in its own process, its clock still; its target."""
+def served(data_dir: Path, session: date) -> Iterator[tuple[str, int]]:
+    """`jts-broker serve` over ``data_dir`` in its own process, its clock still: (target, pid)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -46,7 +51,7 @@ def served(data_dir: Path, session: date) -> Iterator[str]:
         line = process.stdout.readline() if process.stdout else ""
         if str(port) not in line:
             raise RuntimeError(f"simulator did not start: {line!r}")
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -66,8 +71,9 @@ def read_every_field(response: market_data_pb2.GetCandlesResponse) -> int:
     return total
 
 
-async def _throughput(call: Callable[[], object], tasks: int) -> float:
-    """Calls/s of ``tasks`` asyncio tasks calling ``call()`` (a coroutine factory) for ASYNC_SECONDS."""
+async def _throughput(call: Callable[[], object], tasks: int) -> tuple[float, float]:
+    """(calls/s, this process's CPU us per call) of ``tasks`` asyncio tasks calling ``call()`` (a
+    coroutine factory) for ASYNC_SECONDS."""
     done = 0
     stop_at = time.perf_counter() + ASYNC_SECONDS
 
@@ -77,16 +83,17 @@ async def _throughput(call: Callable[[], object], tasks: int) -> float:
             await call()  # type: ignore[misc]
             done += 1
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(tasks)))
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), (time.process_time() - cpu) / done * 1e6
 
 
-async def _async_rates(target: str, code: str) -> dict[int, tuple[float, float]]:
-    """{tasks: (gateway calls/s, raw calls/s)}, interleaved rounds, medians."""
-    out: dict[int, tuple[float, float]] = {}
+async def _async_rates(target: str, code: str) -> dict[int, dict[str, float]]:
+    """{tasks: {gw, raw (calls/s), gw_cpu_us, raw_cpu_us (client CPU per call)}}, interleaved rounds, medians.
+    Both sides use one channel with the gateway's channel options."""
+    out: dict[int, dict[str, float]] = {}
     config = BrokerConfig.from_target(target, rate_limit=RateLimit(1_000_000))
-    async with AsyncGrpcBrokerGateway(config) as gateway, grpc.aio.insecure_channel(target) as channel:
+    async with AsyncGrpcBrokerGateway(config) as gateway, open_aio_channel(config) as channel:
         stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
         request = market_data_pb2.GetQuoteRequest(symbol=code)
         for tasks in (8, 64):
@@ -94,12 +101,13 @@ async def _async_rates(target: str, code: str) -> dict[int, tuple[float, float]]
             for _ in range(3):
                 raw.append(await _throughput(lambda: stub.GetQuote(request), tasks))
                 gw.append(await _throughput(lambda: gateway.get_quote(code), tasks))
-            out[tasks] = (statistics.median(gw), statistics.median(raw))
+            out[tasks] = {"gw": statistics.median(g[0] for g in gw), "raw": statistics.median(r[0] for r in raw),
+                          "gw_cpu_us": statistics.median(g[1] for g in gw), "raw_cpu_us": statistics.median(r[1] for r in raw)}
     return out
 
 
-def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int) -> dict[str, float]:
-    with served(data_dir, session) as target:
+def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int, minute_times: list[datetime]) -> dict[str, Any]:
+    with served(data_dir, session) as (target, pid):
         gateway = GrpcBrokerGateway(BrokerConfig.from_target(target, rate_limit=RateLimit(1_000_000)))
         gateway.connect()
         channel = open_channel(BrokerConfig.from_target(target))
@@ -108,11 +116,13 @@ def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int
         request = market_data_pb2.GetCandlesRequest(symbol=code, timeframe=m.timeframe_to_proto(Timeframe.DAY),
                                                     start=m.timestamp_to_proto(start_of_day(start)), end=m.timestamp_to_proto(start_of_day(session)))
         assert len(stub.GetCandles(request).candles) == expected == len(gateway.get_candles(code, Timeframe.DAY, start, end))
-        samples: dict[str, list[tuple[float, float]]] = {"raw": [], "gateway": []}
+        assert gateway.get_candle_columns(code, Timeframe.DAY, start, end).to_candles() == gateway.get_candles(code, Timeframe.DAY, start, end)
+        samples: dict[str, list[tuple[float, float]]] = {"raw": [], "gateway": [], "columns": []}
         for _ in range(ROUNDS):  # interleaved: drift on a noisy machine hits both alike
             for _ in range(3):
                 samples["raw"].append(timed(lambda: read_every_field(stub.GetCandles(request))))
                 samples["gateway"].append(timed(lambda: gateway.get_candles(code, Timeframe.DAY, start, end)))
+                samples["columns"].append(timed(lambda: gateway.get_candle_columns(code, Timeframe.DAY, start, end)))
         quote = market_data_pb2.GetQuoteRequest(symbol=code)
         unary: dict[str, list[float]] = {"raw": [], "gateway": []}
         for _ in range(10):
@@ -123,6 +133,8 @@ def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int
         channel.close()
         gateway.close()
         rates = asyncio.run(_async_rates(target, code))
+        scale = scale_bench(target, minute_times)
+        capacity = capacity_bench((target, pid))
 
     def med(kind: str, i: int) -> float:
         return statistics.median(s[i] for s in samples[kind])
@@ -130,6 +142,7 @@ def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int
     return {
         "candles_gw_ms": med("gateway", 0), "candles_raw_ms": med("raw", 0),
         "candles_gw_cpu_ms": med("gateway", 1), "candles_raw_cpu_ms": med("raw", 1),
+        "columns_ms": med("columns", 0), "columns_cpu_ms": med("columns", 1),
         "unary_gw_ms": statistics.median(unary["gateway"]), "unary_raw_ms": statistics.median(unary["raw"]),
-        "aio8_gw": rates[8][0], "aio8_raw": rates[8][1], "aio64_gw": rates[64][0], "aio64_raw": rates[64][1],
+        "aio": rates, "scale": scale, "capacity": capacity,
     }

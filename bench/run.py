@@ -8,8 +8,13 @@ both timings and flatters the ratios).
 (a) 10,000 daily candles: ``GrpcBrokerGateway.get_candles`` (rate-limit token, deadline, retry
     wrapper, upb decode, generated mapper to frozen dataclasses with ``Decimal`` and tz-aware
     times) vs a raw grpcio stub call that decodes the same response with upb and reads every field.
-(b) a small unary call, ``get_quote``: p50 through the gateway vs the raw stub; and calls/s of 8
-    and 64 asyncio tasks through ``AsyncGrpcBrokerGateway`` vs raw grpc.aio.
+    The same 10,000 as ``get_candle_columns`` (numpy arrays from the wire's packed columns), against
+    the same raw row baseline.
+(b) a small unary call, ``get_quote``: p50 through the gateway vs the raw stub; and calls/s and
+    client CPU per call of 8 and 64 asyncio tasks through ``AsyncGrpcBrokerGateway`` vs raw
+    grpc.aio; 1k/10k/100k one-minute candles three ways, each in a client process of its own, with
+    peak memory (bench/scale.py); the server's capacity against a do-nothing servicer of the same
+    contract (bench/capacity.py).
 (c) rate limiting per backend (memory, SQLite file, Redis): the cost of one acquire with a token
     free, and the fraction of a 20/s limit that 32 competing threads get in 5 s.
 (d) reconnection: a simulator process killed and restarted on the same port; the time from the
@@ -42,9 +47,11 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+from capacity import CLIENTS
 from kis_backend import kis_bench  # bench/ is the script's folder
 from out_of_process import out_of_process_bench
 from reconnect import reconnect_bench
+from scale import BARS_PER_DAY, SIZES, WAYS, write_minutes
 
 from jts_broker import BrokerConfig, GrpcBrokerGateway, Market, RateBudget, RateLimit, RateLimiter, RateLimitPolicy, SecurityType, Symbol, Timeframe
 from jts_broker.client.channel import open_channel
@@ -252,22 +259,35 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         session = write_bars(Path(tmp))
-        oop = out_of_process_bench(Path(tmp), session, CODE, N_CANDLES)
+        days = [date.fromisoformat(line.split(",", 1)[0]) for line in (Path(tmp) / f"{CODE}.csv").read_text().splitlines()[1:]]
+        held = -(-(SIZES[-1] + 1) // BARS_PER_DAY)  # days of one-minute bars for the largest size and one bar more
+        minute_days = days[-1 - held:-1]  # before the session: served as held history
+        oop = out_of_process_bench(Path(tmp), session, CODE, N_CANDLES, write_minutes(Path(tmp), CODE, minute_days))
+    aio, scale, capacity = oop["aio"], oop["scale"], oop["capacity"]
     result = {
         # the simulator in its own process, as a user's server is (the keys kept from before)
         "candles_10k_ratio": round(oop["candles_gw_ms"] / oop["candles_raw_ms"], 3),
         "candles_10k_cpu_ratio": round(oop["candles_gw_cpu_ms"] / oop["candles_raw_cpu_ms"], 3),
         "unary_p50_ratio": round(oop["unary_gw_ms"] / oop["unary_raw_ms"], 3),
-        "aio8_throughput_ratio": round(oop["aio8_gw"] / oop["aio8_raw"], 3),
-        "aio64_throughput_ratio": round(oop["aio64_gw"] / oop["aio64_raw"], 3),
+        "candle_columns_10k_cpu_ratio": round(oop["columns_cpu_ms"] / oop["candles_raw_cpu_ms"], 3),
+        "candle_columns_10k_ratio": round(oop["columns_ms"] / oop["candles_raw_ms"], 3),
+        "aio8_throughput_ratio": round(aio[8]["gw"] / aio[8]["raw"], 3),
+        "aio64_throughput_ratio": round(aio[64]["gw"] / aio[64]["raw"], 3),
+        "aio8_client_cpu_ratio": round(aio[8]["gw_cpu_us"] / aio[8]["raw_cpu_us"], 3),
+        "aio64_client_cpu_ratio": round(aio[64]["gw_cpu_us"] / aio[64]["raw_cpu_us"], 3),
+        "server_capacity_ratio": round(capacity["simulator_calls_s"] / capacity["nothing_calls_s"], 3),
+        "server_cpu_per_call_ratio": round(capacity["simulator_cpu_us_per_call"] / capacity["nothing_cpu_us_per_call"], 3),
+        "server_calls_s": round(capacity["simulator_calls_s"]), "do_nothing_server_calls_s": round(capacity["nothing_calls_s"]),
         "candles_10k_gateway_ms": round(oop["candles_gw_ms"], 2),
         "candles_10k_raw_upb_ms": round(oop["candles_raw_ms"], 2),
         "candles_10k_gateway_cpu_ms": round(oop["candles_gw_cpu_ms"], 2),
         "candles_10k_raw_upb_cpu_ms": round(oop["candles_raw_cpu_ms"], 2),
         "unary_p50_gateway_ms": round(oop["unary_gw_ms"], 4),
         "unary_p50_raw_ms": round(oop["unary_raw_ms"], 4),
-        "aio8_gateway_calls_s": round(oop["aio8_gw"]), "aio8_raw_calls_s": round(oop["aio8_raw"]),
-        "aio64_gateway_calls_s": round(oop["aio64_gw"]), "aio64_raw_calls_s": round(oop["aio64_raw"]),
+        "candle_columns_10k_cpu_ms": round(oop["columns_cpu_ms"], 2),
+        "aio8_gateway_calls_s": round(aio[8]["gw"]), "aio8_raw_calls_s": round(aio[8]["raw"]),
+        "aio64_gateway_calls_s": round(aio[64]["gw"]), "aio64_raw_calls_s": round(aio[64]["raw"]),
+        "aio8_gateway_cpu_us": round(aio[8]["gw_cpu_us"], 1), "aio8_raw_cpu_us": round(aio[8]["raw_cpu_us"], 1),
         # the simulator in this process (the old figures): server work inside both timings
         "in_process_candles_10k_ratio": round(candles_gw / candles_raw, 3),
         "in_process_unary_p50_ratio": round(unary_gw / unary_raw, 3),
@@ -275,14 +295,35 @@ def main() -> None:
         "parse_10k_betterproto2_ms": round(bp_parse, 2),
         "response_10k_bytes": len(wire),
     }
+    for way in WAYS:  # the scale figures: {way}_{size}_{wall_ms, cpu_ms, peak_mb}
+        for size, figures in scale[way].items():
+            for name in ("wall_ms", "cpu_ms", "peak_mb"):
+                result[f"{way}_{size // 1000}k_{name}"] = round(figures[name], 2)
     print("simulator in its own process (as a user's server); client wall and CPU, gateway vs raw grpcio, medians of interleaved rounds")
     print(f"{'measure':<44}{'gateway':>12}{'raw grpcio':>12}{'ratio':>8}")
     print(f"{'get_candles, 10,000 daily candles (wall ms)':<44}{oop['candles_gw_ms']:>12.2f}{oop['candles_raw_ms']:>12.2f}{result['candles_10k_ratio']:>8.2f}")
     print(f"{'get_candles, 10,000 daily candles (CPU ms)':<44}{oop['candles_gw_cpu_ms']:>12.2f}{oop['candles_raw_cpu_ms']:>12.2f}"
           f"{result['candles_10k_cpu_ratio']:>8.2f}")
     print(f"{'get_quote, unary (p50 ms)':<44}{oop['unary_gw_ms']:>12.3f}{oop['unary_raw_ms']:>12.3f}{result['unary_p50_ratio']:>8.2f}")
-    print(f"{'get_quote, 8 asyncio tasks (calls/s)':<44}{oop['aio8_gw']:>12.0f}{oop['aio8_raw']:>12.0f}{result['aio8_throughput_ratio']:>8.2f}")
-    print(f"{'get_quote, 64 asyncio tasks (calls/s)':<44}{oop['aio64_gw']:>12.0f}{oop['aio64_raw']:>12.0f}{result['aio64_throughput_ratio']:>8.2f}")
+    print(f"{'get_candle_columns, 10,000 (wall ms)':<44}{oop['columns_ms']:>12.2f}{oop['candles_raw_ms']:>12.2f}"
+          f"{result['candle_columns_10k_ratio']:>8.2f}")
+    print(f"{'get_candle_columns, 10,000 (CPU ms)':<44}{oop['columns_cpu_ms']:>12.2f}{oop['candles_raw_cpu_ms']:>12.2f}"
+          f"{result['candle_columns_10k_cpu_ratio']:>8.2f}")
+    for tasks in (8, 64):
+        print(f"{f'get_quote, {tasks} asyncio tasks (calls/s)':<44}{aio[tasks]['gw']:>12.0f}{aio[tasks]['raw']:>12.0f}"
+              f"{result[f'aio{tasks}_throughput_ratio']:>8.2f}")
+        print(f"{f'get_quote, {tasks} asyncio tasks (client CPU us/call)':<44}{aio[tasks]['gw_cpu_us']:>12.1f}{aio[tasks]['raw_cpu_us']:>12.1f}"
+              f"{result[f'aio{tasks}_client_cpu_ratio']:>8.2f}")
+    print()
+    print("one-minute candles by size, each in a client process of its own: wall ms / client CPU ms / peak memory growth MB")
+    print(f"{'size':>10}" + "".join(f"{way:>30}" for way in WAYS))
+    for size in SIZES:
+        cells = ("{wall_ms:.1f} / {cpu_ms:.1f} / {peak_mb:.1f}".format(**scale[way][size]) for way in WAYS)
+        print(f"{size:>10,}" + "".join(f"{cell:>30}" for cell in cells))
+    print(f"server capacity, GetQuote from {CLIENTS} raw grpc.aio clients: simulator {capacity['simulator_calls_s']:,.0f} calls/s "
+          f"({capacity['simulator_cpu_us_per_call']:.0f} us server CPU per call), do-nothing servicer {capacity['nothing_calls_s']:,.0f} calls/s "
+          f"({capacity['nothing_cpu_us_per_call']:.0f} us): {result['server_capacity_ratio']:.2f}x calls/s, "
+          f"{result['server_cpu_per_call_ratio']:.2f}x CPU per call")
     print(f"in-process simulator (server work in both timings): get_candles 10k {candles_gw:.2f} vs {candles_raw:.2f} ms "
           f"({result['in_process_candles_10k_ratio']:.2f}x), get_quote p50 {unary_gw:.3f} vs {unary_raw:.3f} ms ({result['in_process_unary_p50_ratio']:.2f}x)")
     print(f"for scale: parsing the {len(wire):,}-byte response takes {upb_parse:.2f} ms with upb, {bp_parse:.1f} ms with betterproto2")

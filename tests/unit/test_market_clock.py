@@ -248,6 +248,19 @@ def test_minute_bars_of_a_replayed_day_stop_at_the_replay_minute():
     assert market.candles("005930", Timeframe.DAY, start_of_day(date(2025, 6, 1)), start_of_day(date(2025, 7, 1)))[-1].time.date() == date(2025, 6, 13)
 
 
+def test_a_quote_is_built_once_while_the_clock_stands_and_anew_when_it_moves():
+    market = load_market(None, date(2025, 6, 13), date(2025, 6, 17))
+    market.clock.advance_to(kst(date(2025, 6, 13), "10:07:20"))
+    quote = market.quote("005930")
+    assert market.quote("005930") is quote  # the same immutable object: no work between two events
+    market.clock.advance_to(kst(date(2025, 6, 13), "10:07:21"))  # no price event: same price, a later time
+    later = market.quote("005930")
+    assert later.time == kst(date(2025, 6, 13), "10:07:21") and later.price == quote.price
+    market.clock.step_events(40)  # ten market minutes of price events
+    moved = market.quote("005930")
+    assert moved.time == market.now() > later.time and moved.volume > later.volume
+
+
 def test_symbols_listed_after_the_replayed_day_do_not_exist_yet():
     market = load_market(None, date(2021, 6, 1), date(2021, 6, 2))
     assert "373220" not in {s.code for s in market.symbols()}  # LG Energy Solution listed on 2022-01-27

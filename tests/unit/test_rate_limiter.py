@@ -223,3 +223,23 @@ def test_a_queued_caller_gives_up_at_its_own_deadline():
             limiter.acquire(timeout_s=0.2)
         head.join()
         assert limiter.usage().denials == 1 and limiter.usage().total == 2
+
+
+def test_a_free_token_is_taken_without_a_thread_hop_and_a_spent_budget_still_waits(monkeypatch):
+    limiter = RateLimiter(RateLimit(5, 1.0))
+    hops: list[object] = []
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "run_in_executor", lambda *a, **k: hops.append(a))  # asyncio.to_thread's way
+
+    async def spend() -> float:
+        for _ in range(5):
+            await limiter.acquire_async()  # free tokens: taken at once, on the loop's own thread
+        started = time.monotonic()
+        await limiter.acquire_async()  # the sixth waits for the window to move on
+        return time.monotonic() - started
+
+    try:
+        waited = asyncio.run(spend())
+        assert not hops and waited > 0.1
+        assert limiter.usage().total == 6 and limiter.usage().windows[0].used <= 5
+    finally:
+        limiter.close()

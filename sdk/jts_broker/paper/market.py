@@ -70,6 +70,7 @@ class BarMarket:
         self._lock = threading.Lock()
         self._paths: OrderedDict[tuple[str, date], DayPath | None] = OrderedDict()
         self._candles: dict[str, tuple[list[Candle], list[datetime]]] = {}
+        self._quotes: dict[str, tuple[datetime, Quote]] = {}  # code -> (clock time, its quote)
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -169,6 +170,17 @@ class BarMarket:
         """
         bars = self._bars(code)
         now, today = self.clock.snapshot()  # read once: price and time must agree
+        # A quote is a function of the code and the clock's time alone: while the clock stands
+        # still, every reader gets the same (immutable) Quote, built once. (Servers answer
+        # thousands of quote reads a second between two price events.)
+        last = self._quotes.get(code)
+        if last is not None and last[0] == now:
+            return last[1]
+        quote = self._quote_at(code, bars, now, today)
+        self._quotes[code] = (now, quote)
+        return quote
+
+    def _quote_at(self, code: str, bars: list[DailyBar], now: datetime, today: date) -> Quote:
         path = self.path(code, today)
         kind, market = self._security_type(code), self._market_of(code)
         if path is None:

@@ -31,12 +31,11 @@ from jts_broker.domain.errors import InvalidRequest, RateLimitExceeded
 from jts_broker.domain.policies import RateBudget, RateCategory, RateLimit, RateLimitPolicy
 from jts_broker.domain.rate_limits import IRateLimiter, RateLimitUsage, WindowUsage
 
-from .buckets import TokenStore, open_store
+from .buckets import ITEM_NAME, TokenStore, open_store
 
 log = logging.getLogger(__name__)
 
 BUFFER_MS = 2  # the margin lives in the windows; asyncio waiters pay this on every pacing step
-_ITEM = "jts"  # pyrate-limiter's item name; it does not split a bucket, so one name serves
 _RECENT_WAITS = 1000
 
 
@@ -214,8 +213,11 @@ class RateLimiter(IRateLimiter):
         ticket = object()
         try:
             if budget.gate.wait_turn(ticket, None if timeout < 0 else started + timeout):
-                remaining = -1 if timeout < 0 else max(0.0, started + timeout - time.monotonic())
-                admitted = bool(budget.limiter.try_acquire(_ITEM, weight=weight, timeout=remaining))
+                # A token free now is taken directly (memory store); else pyrate-limiter waits for one.
+                admitted = bool(budget.store.take_now(weight))
+                if not admitted:
+                    remaining = -1 if timeout < 0 else max(0.0, started + timeout - time.monotonic())
+                    admitted = bool(budget.limiter.try_acquire(ITEM_NAME, weight=weight, timeout=remaining))
         except BaseException:  # KeyboardInterrupt (or any failure) while waiting: it goes on as it is
             self._abandon(budget)
             raise
@@ -232,7 +234,13 @@ class RateLimiter(IRateLimiter):
         timeout = self._timeout(timeout_s)
         started = self._start(budget)
         try:
-            admitted = await budget.limiter.try_acquire_async(_ITEM, weight=weight, timeout=timeout)
+            # As acquire: a free token directly, when no other caller of this budget waits (they
+            # queue inside pyrate-limiter, first come, first served); else pyrate-limiter's wait.
+            with budget.lock:
+                alone = budget.waiting == 1
+            admitted = alone and bool(budget.store.take_now(weight))
+            if not admitted:
+                admitted = await budget.limiter.try_acquire_async(ITEM_NAME, weight=weight, timeout=timeout)
         except BaseException:  # CancelledError (asyncio.wait_for, task.cancel()): it goes on as it is
             self._abandon(budget)
             raise

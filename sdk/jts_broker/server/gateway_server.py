@@ -43,6 +43,10 @@ class ExtraService(Protocol):
     def add_to(self, server: grpc.Server) -> None: ...
 
 
+DEFAULT_MAX_WORKERS = 64
+"""Handler threads of a ``GatewayServer`` unless told otherwise."""
+
+
 class GatewayServer:
     """The jts.broker.v1 contract served over ``backend``.
 
@@ -68,7 +72,7 @@ class GatewayServer:
     """
 
     def __init__(self, backend: IBrokerGateway, host: str = "127.0.0.1", port: int = 0, *, today: Callable[[], date] | None = None,
-                 max_workers: int = 64, max_streams: int | None = None, rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
+                 max_workers: int = DEFAULT_MAX_WORKERS, max_streams: int | None = None, rate_limits: RateLimitPolicy | None = None, broker_type: BrokerType = BrokerType.MOCK,
                  faults: FaultPlan | tuple[FaultPlan, ...] | None = None, tls: ServerTls | None = None, token: str | None = None) -> None:
         self.backend = backend
         self.host = host

@@ -108,6 +108,7 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
         self.backend = backend
         self._today = today
         self._candles = _EncodedCandles()
+        self._quotes: dict[str, tuple[Quote, market_data_pb2.Quote]] = {}  # code -> the last quote and its message
 
     @translating
     def ListSymbols(self, request: market_data_pb2.ListSymbolsRequest, context: grpc.ServicerContext) -> market_data_pb2.ListSymbolsResponse:
@@ -143,7 +144,15 @@ class MarketDataService(market_data_pb2_grpc.MarketDataServiceServicer):
 
     @translating
     def GetQuote(self, request: market_data_pb2.GetQuoteRequest, context: grpc.ServicerContext) -> market_data_pb2.Quote:
-        return m.quote_to_proto(self.backend.get_quote(_symbol(request.symbol)))
+        quote = self.backend.get_quote(_symbol(request.symbol))
+        # A backend that hands out the same Quote again (the paper market between two price
+        # events) has it encoded once; messages are only read by grpc's serializer.
+        last = self._quotes.get(quote.symbol)
+        if last is not None and last[0] is quote:
+            return last[1]
+        encoded = m.quote_to_proto(quote)
+        self._quotes[quote.symbol] = (quote, encoded)
+        return encoded
 
     def StreamQuotes(self, request: market_data_pb2.StreamQuotesRequest, context: grpc.ServicerContext) -> Iterator[market_data_pb2.Quote]:
         try:
