@@ -24,14 +24,14 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync  # after the platform is chosen
-from PySide6.QtCore import QTimer
+
+from PySide6.QtCore import QTimer  # after the platform is chosen
 from PySide6.QtWidgets import QApplication
 from run import write_bars  # bench/ is the script's folder
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, RateLimit, Timeframe
 from jts_broker.client.registry import BrokerRegistry
-from jts_broker.qt import BrokerStatusWidget, QuotePanel
+from jts_broker.qt import BrokerStatusWidget, QuotePanel, qt_asyncio_loop
 from jts_broker.qt.candle_chart import CandleChart
 
 TICK_MS = 10
@@ -136,13 +136,10 @@ def qt_loop_bench() -> dict[str, dict[str, float]]:
             holder["server"] = serve(port, data_dir, session)
 
         app = QApplication.instance() or QApplication([])
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
         try:
-            return loop.run_until_complete(scenarios(port, data_dir, restart))
+            with qt_asyncio_loop(app) as loop:
+                return loop.run_until_complete(scenarios(port, data_dir, restart))
         finally:
-            asyncio.set_event_loop(None)
-            loop.close()
             holder["server"].terminate()
             holder["server"].wait()
 

@@ -14,13 +14,12 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
 from PySide6.QtWidgets import QApplication, QWidget
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig
 from jts_broker.client.registry import BrokerRegistry
 from jts_broker.paper.data_loader import load_market
-from jts_broker.qt import BrokerConfigDialog
+from jts_broker.qt import BrokerConfigDialog, qt_asyncio_loop
 from jts_broker.qt.app import MainWindow
 from jts_broker.server import SimulatorServer
 
@@ -66,15 +65,9 @@ def main() -> None:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([])
     app.setQuitOnLastWindowClosed(False)  # closing the window must not stop the loop before the dialog is shot
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     market = load_market(None, last_days=20)
-    with SimulatorServer(market=market, speed=600) as server:
-        try:
-            loop.run_until_complete(shoot(out, server))
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+    with SimulatorServer(market=market, speed=600) as server, qt_asyncio_loop(app) as loop:
+        loop.run_until_complete(shoot(out, server))
 
 
 if __name__ == "__main__":

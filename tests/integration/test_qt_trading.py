@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
-import qasync
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QApplication
@@ -20,6 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, RetryPolicy, Timeframe
 from jts_broker.domain.enums import OrderStatus
+from jts_broker.qt import qt_asyncio_loop
 from jts_broker.qt.account_panel import AccountPanel
 from jts_broker.qt.candle_chart import CandleChart
 from jts_broker.qt.order_ticket import OrderTicket
@@ -38,17 +38,11 @@ def on_qt_loop(qtbot: QtBot) -> Iterator[Callable[[Callable[[], Awaitable[T]]], 
     """Run a coroutine to its end on qasync's loop over the test's QApplication."""
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
+    with qt_asyncio_loop(app) as loop:
+        def run(scenario: Callable[[], Awaitable[T]]) -> T:
+            return loop.run_until_complete(asyncio.wait_for(scenario(), 60))  # type: ignore[arg-type]
 
-    def run(scenario: Callable[[], Awaitable[T]]) -> T:
-        return loop.run_until_complete(asyncio.wait_for(scenario(), 60))  # type: ignore[arg-type]
-
-    try:
         yield run
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
 
 
 async def until(condition: Callable[[], Any]) -> None:

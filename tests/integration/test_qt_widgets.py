@@ -138,15 +138,10 @@ def test_the_indicator_shows_what_another_process_spends_of_a_shared_budget(qtbo
 def test_the_quote_panel_follows_an_async_stream_on_the_qt_event_loop(qtbot: QtBot) -> None:
     import asyncio
 
-    import qasync
-
     from jts_broker import AsyncGrpcBrokerGateway
-    from jts_broker.qt import QuotePanel
+    from jts_broker.qt import QuotePanel, qt_asyncio_loop
 
-    with SimulatorServer(speed=0) as server:
-        loop = qasync.QEventLoop(qtbot_app())
-        asyncio.set_event_loop(loop)
-
+    with SimulatorServer(speed=0) as server, qt_asyncio_loop(qtbot_app()) as loop:
         async def scenario() -> list[str]:
             async with AsyncGrpcBrokerGateway(BrokerConfig.from_target(server.target)) as gateway:
                 panel = QuotePanel(gateway, ["005930", "000660"])
@@ -164,12 +159,32 @@ def test_the_quote_panel_follows_an_async_stream_on_the_qt_event_loop(qtbot: QtB
                 assert panel.text("005930", "Price") == last  # the row shows the stream's latest quote
                 return prices
 
-        try:
-            prices = loop.run_until_complete(asyncio.wait_for(scenario(), 30))
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-        assert {p.split()[0] for p in prices} == {"005930", "000660"}
+        prices = loop.run_until_complete(asyncio.wait_for(scenario(), 30))
+    assert {p.split()[0] for p in prices} == {"005930", "000660"}
+
+
+def test_a_closed_qt_loop_leaves_no_timer_behind(qtbot: QtBot) -> None:
+    """qasync 0.28.0 leaves a pending callback's Qt timer registered after close(); its timer
+    object freed later by the garbage collector on another thread then crashed the process when the
+    timer fired. qt_asyncio_loop deletes it on the GUI thread."""
+    import asyncio
+    import gc
+    import threading
+
+    import shiboken6
+
+    from jts_broker.qt import qt_asyncio_loop
+
+    with qt_asyncio_loop(qtbot_app()) as loop:
+        loop.call_later(0.3, lambda: None)  # still pending when the loop closes, as a wait_for's timeout is
+        loop.run_until_complete(asyncio.sleep(0.01))
+        timers = loop._timer
+    assert not shiboken6.isValid(timers)  # deleted here, on the GUI thread, its timers with it
+    del loop, timers
+    collector = threading.Thread(target=gc.collect)  # what used to free it, on a thread of its own
+    collector.start()
+    collector.join()
+    qtbot.wait(600)  # past the callback's time: nothing fires on a deleted object
 
 
 def qtbot_app() -> QApplication:  # the QApplication pytest-qt made for this session

@@ -7,6 +7,8 @@ PySide6 application:
 - :class:`BrokerConfigDialog`: the brokers and accounts of ``jts-broker.toml``, validated by the
   config loader and written atomically with its comments kept;
 - :class:`QuotePanel`: live quotes from an asyncio gateway on the Qt event loop (qasync);
+- :func:`qt_asyncio_loop`: asyncio on the Qt event loop (qasync) for the asyncio gateway, closed
+  safely;
 - :class:`ListenerBridge`: SDK listeners (connection status, rate-limit usage), which the SDK calls
   on its own threads, turned into Qt signals delivered on the thread that owns the bridge.
 
@@ -23,8 +25,9 @@ except ModuleNotFoundError as exc:
 
 from .bridge import ListenerBridge
 from .config_dialog import BrokerConfigDialog
+from .event_loop import qt_asyncio_loop
 from .quote_panel import QuotePanel
 from .rate_limit_indicator import RateLimitIndicator
 from .status_widget import BrokerStatusWidget
 
-__all__ = ["BrokerConfigDialog", "BrokerStatusWidget", "ListenerBridge", "QuotePanel", "RateLimitIndicator"]
+__all__ = ["BrokerConfigDialog", "BrokerStatusWidget", "ListenerBridge", "QuotePanel", "RateLimitIndicator", "qt_asyncio_loop"]

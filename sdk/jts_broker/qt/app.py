@@ -8,7 +8,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
@@ -21,6 +20,7 @@ from jts_broker.domain.market_data import Quote
 
 from .account_panel import AccountPanel
 from .candle_chart import CandleChart
+from .event_loop import qt_asyncio_loop
 from .order_ticket import OrderTicket
 from .quote_panel import QuotePanel
 from .rate_limit_indicator import RateLimitIndicator
@@ -146,19 +146,11 @@ def run_gui(config: BrokerConfig, registry: BrokerRegistry, symbols: list[str], 
     """Open the window and run until it is closed (or ``quit_after_s`` seconds, then save a
     ``screenshot`` PNG when given). 0 when closed normally.
 
-    The Qt event loop runs asyncio through qasync's ``QEventLoop``, set as this thread's loop
-    only: ``qasync.run`` would install it as the policy for every thread, and the rate limiter's
-    background thread (pyrate-limiter's leaker, which calls ``asyncio.run``) would then get a Qt
-    loop off the GUI thread and fail.
+    The Qt event loop runs asyncio through qasync (see :func:`~jts_broker.qt.event_loop.qt_asyncio_loop`).
     """
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)  # the coroutine ends the loop, once the gateway has closed
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
+    with qt_asyncio_loop(app) as loop:
         loop.run_until_complete(_run(config, registry, symbols, quit_after_s, screenshot))
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
     return 0
