@@ -65,11 +65,13 @@ def test_a_long_range_comes_in_pages_and_whole(simulator, monkeypatch):
     channel.close()
 
 
-def test_async_pages_too(monkeypatch, gateway):
+def test_both_gateways_page_and_join_the_pages(monkeypatch, gateway):
+    whole = gateway.get_candles("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31))
     monkeypatch.setattr(aio_gateway, "PAGE_CANDLES", 7)
     monkeypatch.setattr(sync_gateway, "PAGE_CANDLES", 7)
-    assert gateway.get_candle_columns("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31)).to_candles() == \
-        gateway.get_candles("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31))
+    used = gateway.rate_limiter.usage().total
+    assert gateway.get_candle_columns("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31)).to_candles() == whole
+    assert gateway.rate_limiter.usage().total - used == -(-len(whole) // 7) > 1  # one call per page
 
 
 def test_a_server_from_before_layouts_answers_rows_and_the_client_reads_them(monkeypatch):

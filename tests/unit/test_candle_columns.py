@@ -3,6 +3,7 @@ value; the numpy arrays and the pandas frame hold exact integers and tz-aware ti
 
 from __future__ import annotations
 
+import decimal
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +49,15 @@ def test_rows_through_the_wire_columns_come_back_equal_value_for_value(candles):
     back = unpack(wire(pack_candles(candles)))
     assert back == candles  # Decimal equality is by value: 9550.50 == 9550.5
     assert all(b.time.tzinfo is KST and b.time == c.time for b, c in zip(back, candles, strict=True))
+
+
+@settings(max_examples=100, deadline=None)
+@given(candle_lists())
+def test_a_program_that_lowered_decimal_precision_still_gets_exact_prices(candles):
+    with decimal.localcontext() as context:
+        context.prec = 6  # 123456.75 would round to 123457 in this context
+        packed = wire(pack_candles(candles))
+        assert unpack(packed) == candles and CandleColumns.from_packed("005930", Timeframe.DAY, packed).to_candles() == candles
 
 
 @settings(max_examples=200, deadline=None)

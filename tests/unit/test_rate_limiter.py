@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jts_broker import BrokerType, InvalidRequest, RateCategory, RateLimit, RateLimiter, RateLimitExceeded
+from jts_broker import BrokerType, InvalidRequest, RateBudget, RateCategory, RateLimit, RateLimiter, RateLimitExceeded, RateLimitPolicy
 from jts_broker.domain.errors import ConfigurationError
 from tests.conftest import wait_until
 
@@ -225,21 +225,46 @@ def test_a_queued_caller_gives_up_at_its_own_deadline():
         assert limiter.usage().denials == 1 and limiter.usage().total == 2
 
 
-def test_a_free_token_is_taken_without_a_thread_hop_and_a_spent_budget_still_waits(monkeypatch):
-    limiter = RateLimiter(RateLimit(5, 1.0))
-    hops: list[object] = []
-    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "run_in_executor", lambda *a, **k: hops.append(a))  # asyncio.to_thread's way
+def test_a_free_token_is_taken_on_the_spot_and_a_spent_budget_still_waits(monkeypatch):
+    limiter = RateLimiter(RateLimit(100, 1.0))  # paced 10 per 100 ms: ten tokens free at once
+    budget = limiter._budgets[RateCategory.QUERY]
+    taken: list[tuple[bool | None, str]] = []
+    waits: list[str] = []
+    take_now, try_acquire_async = budget.store.take_now, budget.limiter.try_acquire_async
+
+    def spy_take(weight: int) -> bool | None:
+        got = take_now(weight)
+        taken.append((got, threading.current_thread().name))
+        return got
+
+    async def spy_wait(*args, **kwargs) -> bool:
+        waits.append(threading.current_thread().name)
+        return await try_acquire_async(*args, **kwargs)
+
+    monkeypatch.setattr(budget.store, "take_now", spy_take)
+    monkeypatch.setattr(budget.limiter, "try_acquire_async", spy_wait)
 
     async def spend() -> float:
-        for _ in range(5):
-            await limiter.acquire_async()  # free tokens: taken at once, on the loop's own thread
+        for _ in range(10):
+            await limiter.acquire_async()  # free: taken from the bucket directly, on the loop's thread
         started = time.monotonic()
-        await limiter.acquire_async()  # the sixth waits for the window to move on
+        await limiter.acquire_async()  # the eleventh: pyrate-limiter waits for the pacing window
         return time.monotonic() - started
 
     try:
         waited = asyncio.run(spend())
-        assert not hops and waited > 0.1
-        assert limiter.usage().total == 6 and limiter.usage().windows[0].used <= 5
+        assert taken[:10] == [(True, "MainThread")] * 10 and waits == ["MainThread"]  # no thread hop either way
+        assert taken[10][0] is False and waited > 0.05
+        assert limiter.usage().total == 11 and limiter.usage().windows[0].used <= 100
     finally:
         limiter.close()
+
+
+def test_a_configured_weight_heavier_than_the_pacing_step_is_admitted():
+    # 20/s is paced 2 per 100 ms; a call of weight 5 used to wait forever for 5 tokens in a window of 2.
+    policy = RateLimitPolicy(RateBudget.of((20, 1.0)), weights={"GetCandles": 5})
+    with RateLimiter(policy) as limiter:
+        limiter.acquire(weight=limiter.weight_of("GetCandles"), timeout_s=2.0)
+        assert limiter.usage().total == 5
+    with RateLimiter(RateLimit(20, 1.0)) as limiter, pytest.raises(InvalidRequest, match="weight must be 1..2"):
+        limiter.acquire(weight=3)  # not configured: refused at once, not a wait that cannot end

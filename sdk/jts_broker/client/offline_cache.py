@@ -51,7 +51,8 @@ APPLICATION = "jts-broker offline cache"
 SCHEMA_VERSION = 2
 # Version 1 kept each candle as its protobuf bytes; version 2 keeps candles as integer columns
 # (exact: a price is value / 10**price_scale KRW). A version-1 file is upgraded in place: its
-# candles are dropped (a cache, refilled by the next live reads), everything else is kept.
+# candles are dropped (a cache, refilled by the next live reads), everything else is kept. The
+# upgrade is one way: an older SDK then refuses the file (CACHE_UNUSABLE, naming the version).
 _UPGRADE_FROM_1 = """
 DROP TABLE IF EXISTS candles;
 DROP TABLE IF EXISTS candle_spans;
@@ -109,10 +110,10 @@ def open_cache_file(path: Path) -> sqlite3.Connection:
             if meta.get("schema_version") not in ("1", str(SCHEMA_VERSION)):
                 raise _unusable(path, f"schema version {meta.get('schema_version')}, this SDK reads {SCHEMA_VERSION}")
         connection.execute("PRAGMA journal_mode = WAL")
-        _upgrade(connection)
-        connection.executescript(_SCHEMA)
-        # Two processes may create a new file at once: the first insert wins, both agree.
-        connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
+        _create_or_upgrade(connection)
+    except sqlite3.OperationalError as exc:  # locked past the busy timeout, read-only, disk full ...
+        connection.close()
+        raise _unusable(path, str(exc)) from None
     except sqlite3.DatabaseError as exc:
         connection.close()
         raise _unusable(path, f"not a SQLite database ({exc})") from None
@@ -122,19 +123,29 @@ def open_cache_file(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _upgrade(connection: sqlite3.Connection) -> None:
-    """A version-1 file to version 2, in one transaction (another process may be doing the same)."""
+def _statements(script: str) -> list[str]:
+    return [statement for statement in script.split(";") if statement.strip()]
+
+
+def _create_or_upgrade(connection: sqlite3.Connection) -> None:
+    """The tables and meta rows, created, or upgraded from version 1, in one transaction: another
+    process opening the file at the same moment (of this version or an older one) sees the old
+    schema or the new one, never a mix."""
     connection.execute("BEGIN IMMEDIATE")
     try:
-        if connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",):
-            for statement in filter(str.strip, _UPGRADE_FROM_1.split(";")):
+        has_meta = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        if has_meta and connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",):
+            for statement in _statements(_UPGRADE_FROM_1):
                 connection.execute(statement)
             connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        for statement in _statements(_SCHEMA):
+            connection.execute(statement)
+        # Two processes may create a new file at once: the first insert wins, both agree.
+        connection.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)", (APPLICATION, str(SCHEMA_VERSION)))
         connection.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
+    except BaseException:
         connection.execute("ROLLBACK")
-        if "no such table" not in str(exc):  # a new, empty file: nothing to upgrade
-            raise
+        raise
 
 
 class OfflineCache:

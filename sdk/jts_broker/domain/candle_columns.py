@@ -18,7 +18,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .enums import Timeframe
@@ -38,6 +38,10 @@ MAX_PRICE_SCALE = 18
 _INT64_MAX = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
+# Every Decimal operation here runs in this context, never the caller's: a program that lowered
+# decimal's precision (getcontext().prec = 6) must not get 123456.75 packed as 123456. 40 digits
+# hold any int64 (19 digits) at any scale allowed (18).
+_EXACT = Context(prec=40)
 
 
 def need(module: str) -> Any:
@@ -70,9 +74,9 @@ def _places(price: Decimal) -> int:
     exponent = price.as_tuple().exponent
     if not isinstance(exponent, int) or not price.is_finite():
         raise ServerError(f"price {price!r} is not a finite number", code="MALFORMED_PRICE")
-    if exponent >= 0 or price == price.to_integral_value():
+    if exponent >= 0 or price == price.to_integral_value(context=_EXACT):
         return 0
-    return -price.normalize().as_tuple().exponent  # type: ignore[operator]  # finite: an int
+    return -price.normalize(_EXACT).as_tuple().exponent  # type: ignore[operator]  # finite: an int
 
 
 def bar_ints(candle: Candle) -> BarInts:
@@ -91,7 +95,7 @@ def bar_ints(candle: Candle) -> BarInts:
     if places > MAX_PRICE_SCALE:
         raise ServerError(f"a price of the candle at {candle.time.isoformat()} has {places} decimal places: columns hold at most "
                           f"{MAX_PRICE_SCALE}", code="MALFORMED_CANDLE")
-    o, h, low, c = (int(p) for p in prices) if places == 0 else (int(p.scaleb(places)) for p in prices)
+    o, h, low, c = (int(p) for p in prices) if places == 0 else (int(p.scaleb(places, _EXACT)) for p in prices)
     return BarInts(seconds, places, o, h, low, c, candle.volume)
 
 
@@ -171,23 +175,26 @@ def pack_candles(candles: Sequence[Candle]) -> PackedCandles:
 
 
 def merge(pages: Sequence[PackedCandles]) -> PackedCandles:
-    """Consecutive pages of one answer as one, at the largest of their price scales."""
+    """Consecutive pages of one answer as one, at the largest of their price scales.
+
+    Raises:
+        ServerError: a price that no longer fits in 64 bits at that scale.
+    """
     if len(pages) == 1:
         return pages[0]
     scale = max((p.price_scale for p in pages), default=0)
-
-    def column(name: str, p: PackedCandles) -> list[int]:
-        values: Sequence[int] = getattr(p, name)
-        factor = 10 ** (scale - p.price_scale)
-        return list(values) if factor == 1 else [v * factor for v in values]
-
-    out: dict[str, list[int]] = {name: [] for name in ("times", "open", "high", "low", "close", "volume")}
+    times: list[int] = []
+    volumes: list[int] = []
+    prices: list[list[int]] = [[], [], [], []]
     for page in pages:
-        out["times"].extend(page.times)
-        out["volume"].extend(page.volume)
-        for name in ("open", "high", "low", "close"):
-            out[name].extend(column(name, page))
-    return PackedCandles(out["times"], scale, out["open"], out["high"], out["low"], out["close"], out["volume"])
+        times.extend(page.times)
+        volumes.extend(page.volume)
+        columns: Sequence[Sequence[int]] = (page.open, page.high, page.low, page.close)
+        if page.price_scale != scale:
+            columns = rescale(columns, [page.price_scale] * len(page), scale)
+        for merged, column in zip(prices, columns, strict=True):
+            merged.extend(column)
+    return PackedCandles(times, scale, prices[0], prices[1], prices[2], prices[3], volumes)
 
 
 _from_timestamp = functools.partial(datetime.fromtimestamp, tz=KST)
@@ -201,7 +208,7 @@ def unpack(packed: PackedCandles) -> list[Candle]:
     distinct = set(packed.open)
     for column in (packed.high, packed.low, packed.close):
         distinct.update(column)
-    decimals = {v: Decimal(v) for v in distinct} if scale == 0 else {v: Decimal(v).scaleb(-scale) for v in distinct}
+    decimals = {v: Decimal(v) for v in distinct} if scale == 0 else {v: Decimal(v).scaleb(-scale, _EXACT) for v in distinct}
     price = decimals.__getitem__
     return list(map(Candle, map(_from_timestamp, packed.times), map(price, packed.open), map(price, packed.high),
                     map(price, packed.low), map(price, packed.close), packed.volume))
@@ -219,7 +226,9 @@ class CandleColumns:
         symbol: the normalized KRX code.
         timeframe: the bar length.
         time: start of each bar, ``datetime64[s]``, UTC (numpy has no time zones:
-            ``to_frame()`` gives them in Asia/Seoul; daily bars start at 00:00 Asia/Seoul).
+            ``to_frame()`` gives them in Asia/Seoul). Daily bars start at 00:00 Asia/Seoul, which
+            is 15:00 UTC of the day before: take trading dates as
+            ``(time + np.timedelta64(9, "h")).astype("datetime64[D]")``, never ``time.astype(...)``.
         open, high, low, close: ``int64`` prices in units of ``10**-price_scale`` KRW.
         volume: ``int64`` shares traded in each bar.
         price_scale: decimal places of the prices (0 to 18).
@@ -268,7 +277,7 @@ class CandleColumns:
     @property
     def price_unit(self) -> Decimal:
         """KRW per price unit: ``Decimal(1)`` for scale 0, ``Decimal("0.1")`` for scale 1, ..."""
-        return Decimal(1).scaleb(-self.price_scale)
+        return Decimal(1).scaleb(-self.price_scale, _EXACT)
 
     @property
     def age_s(self) -> float:

@@ -39,7 +39,7 @@ BUFFER_MS = 2  # the margin lives in the windows; asyncio waiters pay this on ev
 _RECENT_WAITS = 1000
 
 
-def pyrate_rates(budget: RateBudget, margin_s: float) -> list[Rate]:
+def pyrate_rates(budget: RateBudget, margin_s: float, max_weight: int = 1) -> list[Rate]:
     """The budget's windows for pyrate-limiter: each widened by ``margin_s`` or 1% of its length,
     whichever is more, plus a pacing window.
 
@@ -52,10 +52,12 @@ def pyrate_rates(budget: RateBudget, margin_s: float) -> list[Rate]:
     as the window slides, and a burst spread out on its way to the broker (queues, scheduling)
     can land partly in the next window: measured up to 11 refusals in 10 s by a referee server
     at 20/s, 128 threads on 2 cores. Paced, with a 30 ms margin: none, at 96% of the limit.
+    The pacing window holds at least ``max_weight`` tokens (the heaviest call's weight, up to the
+    shortest window's limit): a call heavier than it could never be admitted.
     """
     shortest = budget.windows[0]
     rates = [Rate(w.limit, round((w.interval_s + max(margin_s, w.interval_s / 100)) * 1000)) for w in budget.windows]
-    burst = max(1, math.ceil(shortest.limit / 10))
+    burst = min(shortest.limit, max(1, math.ceil(shortest.limit / 10), max_weight))
     if burst < shortest.limit:
         rates.insert(0, Rate(burst, max(1, round(burst * shortest.interval_s * 1000 / shortest.limit))))
     return rates
@@ -93,10 +95,11 @@ class _FifoGate:
 
 
 class _Budget:
-    def __init__(self, category: RateCategory, budget: RateBudget, store: TokenStore) -> None:
+    def __init__(self, category: RateCategory, budget: RateBudget, store: TokenStore, rates: list[Rate]) -> None:
         self.category = category
         self.budget = budget
         self.store = store
+        self.smallest = min(r.limit for r in rates)  # the heaviest call it can ever admit (the pacing window's)
         self.limiter = Limiter(store.bucket, buffer_ms=BUFFER_MS)
         self.gate = _FifoGate()
         self.lock = threading.Lock()
@@ -131,9 +134,9 @@ class RateLimiter(IRateLimiter):
         self._budgets: dict[RateCategory, _Budget] = {}
         for category in self.policy.categories:
             budget = self.policy.budget(category)
-            rates = pyrate_rates(budget, self.policy.margin_s)
+            rates = pyrate_rates(budget, self.policy.margin_s, max(self.policy.weights.values(), default=1))
             store = open_store(self.policy.backend, rates, f"{self.policy.key}:{category.value}")
-            self._budgets[category] = _Budget(category, budget, store)
+            self._budgets[category] = _Budget(category, budget, store, rates)
         self._listeners: list[Callable[[RateLimitUsage], None]] = []
         self._closed = False
 
@@ -150,9 +153,10 @@ class RateLimiter(IRateLimiter):
         return self.policy.weights.get(method, 1)
 
     def _check(self, budget: _Budget, weight: int) -> None:
-        smallest = budget.budget.windows[0].limit
+        smallest = budget.smallest
         if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= smallest:
-            raise InvalidRequest(f"rate-limit weight must be 1..{smallest}, got {weight!r}")
+            raise InvalidRequest(f"rate-limit weight must be 1..{smallest} (a heavier call could never be admitted; configure its weight "
+                                 f"in RateLimitPolicy.weights), got {weight!r}")
 
     def _start(self, budget: _Budget) -> float:
         with budget.lock:

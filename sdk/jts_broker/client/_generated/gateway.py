@@ -47,7 +47,7 @@ from jts_broker.domain.market_data import Candle, Quote, QuoteGap, Symbol
 from jts_broker.domain.orders import check_client_order_id, is_same_order
 from jts_broker.domain.provenance import DataSource, ResultList
 from jts_broker.domain.symbols import normalize_symbol
-from jts_broker.domain.timeutil import now_kst, period_start
+from jts_broker.domain.timeutil import KST, now_kst, period_start
 from jts_broker.domain.trading import Account, Balance, JournalEntry, Order, OrderRequest, OrderResult, Position
 from jts_broker.domain.validation import CandleQuery, check_account_id, check_candles, check_order_id, check_symbols
 from jts_broker.journal import OrderJournal
@@ -414,6 +414,10 @@ class GrpcBrokerGateway(IBrokerGateway):
             page_end = m.timestamp_from_proto(response.next_start, "next_start") if response.HasField("next_start") else query.end
             if not page_start < page_end <= query.end:
                 raise ServerError(f"malformed answer: next page from {page_end.isoformat()} after a page from {page_start.isoformat()}",
+                                  code="MALFORMED_MESSAGE")
+            if len(page) and not page_start <= datetime.fromtimestamp(page.times[0], KST) <= datetime.fromtimestamp(page.times[-1], KST) < page_end:
+                # pages that overlapped would repeat bars, in the result and in the cache
+                raise ServerError(f"malformed answer: bars outside the page from {page_start.isoformat()} to {page_end.isoformat()}",
                                   code="MALFORMED_MESSAGE")
             if self._cache is not None:
                 complete_before = (m.timestamp_from_proto(response.complete_before) if response.HasField("complete_before")
