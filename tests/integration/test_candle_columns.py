@@ -5,7 +5,7 @@ still read right, and the offline cache serves columns too."""
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, datetime
 
 import grpc
 import numpy as np
@@ -18,7 +18,8 @@ from jts_broker.client._generated import gateway as sync_gateway
 from jts_broker.client.channel import open_channel
 from jts_broker.contract._generated import mappers as m
 from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc
-from jts_broker.domain.timeutil import start_of_day
+from jts_broker.domain.errors import ServerError
+from jts_broker.domain.timeutil import KST, start_of_day
 from jts_broker.server import SimulatorServer
 from jts_broker.server.services import MarketDataService
 from tests.conftest import wait_until
@@ -72,6 +73,22 @@ def test_both_gateways_page_and_join_the_pages(monkeypatch, gateway):
     used = gateway.rate_limiter.usage().total
     assert gateway.get_candle_columns("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31)).to_candles() == whole
     assert gateway.rate_limiter.usage().total - used == -(-len(whole) // 7) > 1  # one call per page
+
+
+def test_pages_that_overlap_are_a_server_error_not_repeated_bars(monkeypatch):
+    answered = MarketDataService.GetCandles
+
+    def overlapping(self, request, context):  # says the next page starts two bars too early
+        response = answered(self, request, context)
+        if response.HasField("next_start"):
+            response.next_start.CopyFrom(m.timestamp_to_proto(datetime.fromtimestamp(response.columns.times[-2], KST)))
+        return response
+
+    monkeypatch.setattr(MarketDataService, "GetCandles", overlapping)
+    monkeypatch.setattr(sync_gateway, "PAGE_CANDLES", 50)
+    with SimulatorServer(speed=0) as server, GrpcBrokerGateway(BrokerConfig.from_target(server.target)) as gateway:
+        with pytest.raises(ServerError, match="holds bars of another page"):
+            gateway.get_candles("005930", Timeframe.DAY, *HISTORY)
 
 
 def test_a_server_from_before_layouts_answers_rows_and_the_client_reads_them(monkeypatch):

@@ -440,10 +440,12 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
             if not page_start < page_end <= query.end:
                 raise ServerError(f"malformed answer: next page from {page_end.isoformat()} after a page from {page_start.isoformat()}",
                                   code="MALFORMED_MESSAGE")
-            if len(page) and not page_start <= datetime.fromtimestamp(page.times[0], KST) <= datetime.fromtimestamp(page.times[-1], KST) < page_end:
-                # pages that overlapped would repeat bars, in the result and in the cache
-                raise ServerError(f"malformed answer: bars outside the page from {page_start.isoformat()} to {page_end.isoformat()}",
-                                  code="MALFORMED_MESSAGE")
+            # Pages must not overlap (bars would repeat, in the result and in the cache). Only their
+            # seams are checked: a first bar may start before the range (the week that holds it).
+            if len(page) and ((len(pages) > 1 and datetime.fromtimestamp(page.times[0], KST) < page_start)
+                              or (page_end < query.end and datetime.fromtimestamp(page.times[-1], KST) >= page_end)):
+                raise ServerError(f"malformed answer: a page from {page_start.isoformat()} to {page_end.isoformat()} holds bars of "
+                                  f"another page", code="MALFORMED_MESSAGE")
             if self._cache is not None:
                 complete_before = (m.timestamp_from_proto(response.complete_before) if response.HasField("complete_before")
                                    else period_start(query.timeframe, now_kst()))
