@@ -49,7 +49,7 @@ from pathlib import Path
 
 from capacity import CLIENTS
 from kis_backend import kis_bench  # bench/ is the script's folder
-from out_of_process import out_of_process_bench
+from out_of_process import out_of_process_bench, read_every_field
 from reconnect import reconnect_bench
 from scale import BARS_PER_DAY, SIZES, WAYS, write_minutes
 
@@ -73,13 +73,6 @@ def write_bars(folder: Path) -> date:
     lines = ["date,open,high,low,close,volume", *(f"{b.day},{b.open},{b.high},{b.low},{b.close},{b.volume}" for b in bars)]
     (folder / f"{CODE}.csv").write_text("\n".join(lines) + "\n")
     return bars[-1].day
-
-
-def read_every_field(response: market_data_pb2.GetCandlesResponse) -> int:
-    total = 0
-    for c in response.candles:
-        total += c.time.seconds + c.time.nanos + len(c.open.value) + len(c.high.value) + len(c.low.value) + len(c.close.value) + c.volume
-    return total
 
 
 def median_ms(fn, runs: int) -> float:

@@ -58,6 +58,8 @@ def _reset_peak() -> None:
 
 
 def _worker(target: str, way: str, start_s: int, end_s: int, rounds: int) -> None:
+    from out_of_process import read_every_field  # here: out_of_process imports this module
+
     from jts_broker import BrokerConfig, GrpcBrokerGateway, RateLimit, Timeframe
     from jts_broker.client.channel import open_channel
     from jts_broker.contract._generated import mappers as m
@@ -73,9 +75,7 @@ def _worker(target: str, way: str, start_s: int, end_s: int, rounds: int) -> Non
 
     def raw_rows() -> object:
         response = stub.GetCandles(request)
-        total = 0
-        for c in response.candles:
-            total += c.time.seconds + c.time.nanos + len(c.open.value) + len(c.high.value) + len(c.low.value) + len(c.close.value) + c.volume
+        read_every_field(response)
         return response
 
     calls = {"raw_rows": raw_rows, "gateway_rows": lambda: gateway.get_candles("900001", Timeframe.MINUTE_1, start, end),

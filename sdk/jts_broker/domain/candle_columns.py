@@ -163,10 +163,10 @@ def rescale(prices: Sequence[Sequence[int]], scales: Sequence[int], scale: int) 
     """
     if not scale:
         return list(prices)
-    out = [[v * 10 ** (scale - s) for v, s in zip(column, scales, strict=True)] for column in prices]
+    out: list[Sequence[int]] = [[v * 10 ** (scale - s) for v, s in zip(column, scales, strict=True)] for column in prices]
     if max(abs(v) for column in out for v in column) > _INT64_MAX:
         raise ServerError(f"prices at {scale} decimal places do not fit in 64 bits", code="MALFORMED_CANDLE")
-    return list(out)
+    return out
 
 
 def pack_candles(candles: Sequence[Candle]) -> PackedCandles:
@@ -260,8 +260,7 @@ class CandleColumns:
             out.setflags(write=False)
             return out
 
-        time = np.array(packed.times, dtype=np.int64).view("datetime64[s]")
-        time.setflags(write=False)
+        time = array(packed.times).view("datetime64[s]")  # a view of a read-only array is read-only
         return cls(symbol, timeframe, time, array(packed.open), array(packed.high), array(packed.low), array(packed.close),
                    array(packed.volume), packed.price_scale, source, cached_at)
 
@@ -302,8 +301,8 @@ class CandleColumns:
         Raises ConfigurationError (``MISSING_DEPENDENCY``) without pandas."""
         pandas = need("pandas")
         index = pandas.DatetimeIndex(self.time, name="time").tz_localize("UTC").tz_convert("Asia/Seoul")
-        frame: pd.DataFrame = pandas.DataFrame({"open": self.open, "high": self.high, "low": self.low, "close": self.close, "volume": self.volume},
-                             index=index, copy=True)
+        columns = {"open": self.open, "high": self.high, "low": self.low, "close": self.close, "volume": self.volume}
+        frame: pd.DataFrame = pandas.DataFrame(columns, index=index, copy=True)
         frame.attrs.update(symbol=self.symbol, timeframe=self.timeframe, price_scale=self.price_scale, source=self.source,
                            cached_at=self.cached_at)
         return frame
