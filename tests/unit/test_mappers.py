@@ -98,3 +98,21 @@ def test_missing_required_values_raise_instead_of_defaulting():
         pbm.order_from_proto(trading_pb2.Order())
     with pytest.raises(ServerError, match="not a decimal"):
         pbm.decimal_from_proto(pbm.common_pb2.Decimal(value="12abc"))
+
+
+@pytest.mark.parametrize("runtime", [pbm, bpm])
+def test_a_quote_missing_a_price_names_the_field_and_a_bad_price_is_never_cached(runtime):
+    # The mappers read decimals through one cache of parsed texts: a failure must raise every time
+    # (never be remembered as a value), and the field a missing price belongs to is named.
+    quote = pbm.quote_to_proto(Quote("005930", datetime(2024, 1, 2, 9, tzinfo=KST), *[Decimal(70000)] * 9, 1, 2, 3))
+    quote.ClearField("bid")
+    wire = quote.SerializeToString()
+    read = (lambda b: pbm.quote_from_proto(market_data_pb2.Quote.FromString(b))) if runtime is pbm else (lambda b: bpm.quote_from_proto(bp.Quote.parse(b)))
+    with pytest.raises(ServerError, match=r"Quote\.bid is missing"):
+        read(wire)
+    for _ in range(2):
+        quote.bid.value = "NaN"
+        with pytest.raises(ServerError, match="not a finite decimal"):
+            read(quote.SerializeToString())
+    quote.bid.value = "69900"
+    assert read(quote.SerializeToString()).bid == Decimal(69900)

@@ -268,3 +268,37 @@ def test_a_configured_weight_heavier_than_the_pacing_step_is_admitted():
         assert limiter.usage().total == 5
     with RateLimiter(RateLimit(20, 1.0)) as limiter, pytest.raises(InvalidRequest, match=r"weight must be 1\.\.2 "):
         limiter.acquire(weight=3)  # not configured: refused at once, not a wait that cannot end
+
+
+def test_a_free_token_is_not_taken_ahead_of_a_caller_that_waits():
+    # 20/s paced 5 per 250 ms (the pacing window holds the heaviest weight, 5). Three tokens spent
+    # leave two free now; a call of weight 5 waits for the pacing window. A later call of weight 1
+    # finds a token free, but someone waits: it must queue behind them, not take it on the spot.
+    policy = RateLimitPolicy(RateBudget.of((20, 1.0)), weights={"GetCandles": 5})
+    with RateLimiter(policy) as limiter:
+        for _ in range(3):
+            limiter.acquire()
+        heavy = threading.Thread(target=limiter.acquire, kwargs=dict(weight=5))
+        heavy.start()
+        wait_until(lambda: limiter.usage().waiting == 1, what="the heavy call waiting")
+        with pytest.raises(RateLimitExceeded):
+            limiter.acquire(timeout_s=0.05)
+        heavy.join()
+        assert limiter.usage().total == 8 and limiter.usage().denials == 1
+
+
+def test_a_free_token_is_not_taken_ahead_of_a_coroutine_that_waits():
+    async def scenario(limiter: RateLimiter) -> None:
+        for _ in range(3):
+            await limiter.acquire_async()
+        heavy = asyncio.create_task(limiter.acquire_async(weight=5))
+        while limiter.usage().waiting == 0:
+            await asyncio.sleep(0)
+        with pytest.raises(RateLimitExceeded):
+            await limiter.acquire_async(timeout_s=0.05)
+        await heavy
+
+    policy = RateLimitPolicy(RateBudget.of((20, 1.0)), weights={"GetCandles": 5})
+    with RateLimiter(policy) as limiter:
+        asyncio.run(scenario(limiter))
+        assert limiter.usage().total == 8 and limiter.usage().denials == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .errors import InvalidRequest
@@ -23,11 +24,16 @@ def normalize_symbol(value: str) -> str:
     """
     if not isinstance(value, str):
         raise InvalidRequest(f"symbol must be a string such as '005930', not {type(value).__name__}")
+    return _normalized(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a program asks for the same few symbols again and again
+def _normalized(value: str) -> str:
     code = value.strip().upper()
     if len(code) == 7 and code[0] in "AQ":
         code = code[1:]
-    elif _ISIN.fullmatch(code):
+    elif len(code) == 12 and _ISIN.fullmatch(code):
         code = code[3:9]
-    if not _SHORT.fullmatch(code):
+    if not _SHORT.fullmatch(code):  # raised, so never cached
         raise InvalidRequest(f"invalid symbol {value!r}: expected a 6-character KRX code such as '005930'", code="INVALID_SYMBOL")
     return code

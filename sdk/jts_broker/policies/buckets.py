@@ -14,7 +14,6 @@ import re
 import sqlite3
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from pyrate_limiter import InMemoryBucket, Rate, SQLiteBucket
@@ -61,9 +60,6 @@ class TokenStore(abc.ABC):
     def counts(self, intervals_ms: list[int]) -> list[int]:
         """Tokens taken in the last ``interval`` ms, for each interval (all users of the store)."""
 
-    def admitted(self, weight: int) -> None:  # noqa: B027 - only the memory store keeps its own record
-        """Called after this process took ``weight`` tokens."""
-
     def take_now(self, weight: int) -> bool | None:
         """Take ``weight`` tokens if they are free this instant, never waiting: True if taken,
         False if not; None when this store can only be used through pyrate-limiter's ``Limiter``
@@ -78,30 +74,22 @@ class MemoryStore(TokenStore):
     """Tokens of this process only (the default)."""
 
     shared = False
+    bucket: _InMemoryBucket
 
     def __init__(self, rates: list[Rate]) -> None:
         self.bucket = _InMemoryBucket(rates)
-        self._horizon_ms = max(r.interval for r in rates)
-        self._stamps: deque[int] = deque()
-        self._lock = threading.Lock()
 
     def take_now(self, weight: int) -> bool:
         # The bucket guards its items with its own lock (its leaker thread takes no other), and a
-        # caller is alone at its budget's gate (sync) or checked that no one waits (async): the
+        # caller is alone at its budget (RateLimiter's fast path, or first at its gate): the
         # Limiter's lock and its per-call checks (~5 us) add nothing for a token that is free now.
         return bool(self.bucket.put(RateItem(ITEM_NAME, self.bucket.now(), weight)))  # type: ignore[no-untyped-call]  # its clock is untyped
 
-    def admitted(self, weight: int) -> None:
-        stamp = now_ms()
-        with self._lock:
-            self._stamps.extend([stamp] * weight)
-            while self._stamps and self._stamps[0] <= stamp - self._horizon_ms:
-                self._stamps.popleft()
-
     def counts(self, intervals_ms: list[int]) -> list[int]:
-        now = now_ms()
-        with self._lock:
-            stamps = list(self._stamps)
+        # One item per token, stamped with the bucket's clock. Items older than the longest
+        # (widened) window may linger until the leaker runs, so each window counts its own.
+        now = self.bucket.now()  # type: ignore[no-untyped-call]
+        stamps = [item.timestamp for item in list(self.bucket.items)]  # list(): a snapshot, atomic under the GIL
         return [sum(1 for s in stamps if s > now - interval) for interval in intervals_ms]
 
 

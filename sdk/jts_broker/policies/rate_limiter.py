@@ -11,8 +11,10 @@ each sleep) gives no such margin once many callers wait: one is always ready whe
 Waiters are served in arrival order within a process: threads queue at a FIFO gate and only the
 head waits inside pyrate-limiter, whose sleep-and-retry alone serves waiters no better than
 chance (measured 50-54% of pairs in order; with the gate, see ``make bench``). Coroutines get
-the same from pyrate-limiter's asyncio lock, which it holds while one waits. Across processes
-sharing a backend, the order between processes is not guaranteed.
+the same from pyrate-limiter's asyncio lock, which it holds while one waits. A caller finding a
+token free takes it on the spot only when no one waits (:meth:`_Budget.take_free`). Threads and
+coroutines of one budget queue apart: the order between a waiting thread and a waiting
+coroutine is not guaranteed, nor, across processes sharing a backend, between processes.
 """
 
 from __future__ import annotations
@@ -108,6 +110,19 @@ class _Budget:
         self.denials = 0
         self.waits: deque[float] = deque(maxlen=_RECENT_WAITS)
 
+    def take_free(self, weight: int) -> bool:
+        """Take ``weight`` tokens on the spot when no caller of this budget waits and they are free
+        this instant (memory store only): True. Else count this caller as waiting and return False;
+        it then queues (:meth:`RateLimiter.acquire`). Both in one hold of the lock, so a caller that
+        arrives later can never take a token ahead of one that waits."""
+        with self.lock:
+            if not self.waiting and self.store.take_now(weight):
+                self.total += weight
+                self.waits.append(0.0)
+                return True
+            self.waiting += 1
+            return False
+
     def usage(self) -> RateLimitUsage:
         counts = self.store.counts([round(w.interval_s * 1000) for w in self.budget.windows])
         windows = tuple(WindowUsage(w.limit, w.interval_s, n) for w, n in zip(self.budget.windows, counts, strict=True))
@@ -137,6 +152,8 @@ class RateLimiter(IRateLimiter):
             rates = pyrate_rates(budget, self.policy.margin_s, max(self.policy.weights.values(), default=1))
             store = open_store(self.policy.backend, rates, f"{self.policy.key}:{category.value}")
             self._budgets[category] = _Budget(category, budget, store, rates)
+        # Every category to the budget it spends (orders spend the query budget when they share it).
+        self._spends = {c: self._budgets.get(c) or self._budgets[RateCategory.QUERY] for c in RateCategory}
         self._listeners: list[Callable[[RateLimitUsage], None]] = []
         self._closed = False
 
@@ -145,23 +162,18 @@ class RateLimiter(IRateLimiter):
         """The query budget (all calls when orders share it)."""
         return self.policy.query
 
-    def _budget(self, category: RateCategory) -> _Budget:
-        return self._budgets.get(category) or self._budgets[RateCategory.QUERY]
-
     def weight_of(self, method: str) -> int:
         """Tokens a call of RPC ``method`` (e.g. ``"GetCandles"``) takes: the policy's weight, else 1."""
         return self.policy.weights.get(method, 1)
 
     def _check(self, budget: _Budget, weight: int) -> None:
+        """InvalidRequest unless ``weight`` is a whole number of tokens the budget can ever admit.
+        Callers test ``type(weight) is int and 1 <= weight <= budget.smallest`` first (the common
+        case, without a call)."""
         smallest = budget.smallest
         if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= smallest:
             raise InvalidRequest(f"rate-limit weight must be 1..{smallest} (a heavier call could never be admitted; configure its weight "
                                  f"in RateLimitPolicy.weights), got {weight!r}")
-
-    def _start(self, budget: _Budget) -> float:
-        with budget.lock:
-            budget.waiting += 1
-        return time.monotonic()
 
     def _abandon(self, budget: _Budget) -> None:
         """A wait ended by an interrupt or a cancellation: no longer waiting, and no denial (the
@@ -180,8 +192,6 @@ class RateLimiter(IRateLimiter):
                 budget.waits.append(waited)
             else:
                 budget.denials += 1
-        if admitted:
-            budget.store.admitted(weight)
         if self._listeners:
             self._notify(budget.usage())
         if not admitted:
@@ -209,15 +219,20 @@ class RateLimiter(IRateLimiter):
             RateLimitExceeded: no token within the wait (``retry_after_s`` set); nothing was taken.
             InvalidRequest: ``weight`` outside 1..the smallest window's limit.
         """
-        budget = self._budget(category)
-        self._check(budget, weight)
+        budget = self._spends[category]
+        if type(weight) is not int or not 1 <= weight <= budget.smallest:
+            self._check(budget, weight)
+        if budget.take_free(weight):  # the common case, in one lock hold: no one waits, a token is free
+            if self._listeners:
+                self._notify(budget.usage())
+            return
         timeout = self._timeout(timeout_s)
-        started = self._start(budget)
+        started = time.monotonic()
         admitted = False
         ticket = object()
         try:
             if budget.gate.wait_turn(ticket, None if timeout < 0 else started + timeout):
-                # A token free now is taken directly (memory store); else pyrate-limiter waits for one.
+                # First in line: a token free now is taken directly (memory store); else pyrate-limiter waits for one.
                 admitted = bool(budget.store.take_now(weight))
                 if not admitted:
                     remaining = -1 if timeout < 0 else max(0.0, started + timeout - time.monotonic())
@@ -233,18 +248,18 @@ class RateLimiter(IRateLimiter):
         """:meth:`acquire` for asyncio: awaits without blocking the event loop. A cancellation
         while waiting (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``) is raised as
         ``CancelledError``, unchanged, and nothing is taken."""
-        budget = self._budget(category)
-        self._check(budget, weight)
+        budget = self._spends[category]
+        if type(weight) is not int or not 1 <= weight <= budget.smallest:
+            self._check(budget, weight)
+        if budget.take_free(weight):  # as acquire: on the loop's own thread, no thread hop
+            if self._listeners:
+                self._notify(budget.usage())
+            return
         timeout = self._timeout(timeout_s)
-        started = self._start(budget)
+        started = time.monotonic()
         try:
-            # As acquire: a free token directly, when no other caller of this budget waits (they
-            # queue inside pyrate-limiter, first come, first served); else pyrate-limiter's wait.
-            with budget.lock:
-                alone = budget.waiting == 1
-            admitted = alone and bool(budget.store.take_now(weight))
-            if not admitted:
-                admitted = await budget.limiter.try_acquire_async(ITEM_NAME, weight=weight, timeout=timeout)
+            # Others wait (they queue inside pyrate-limiter, first come, first served) or no token is free.
+            admitted = await budget.limiter.try_acquire_async(ITEM_NAME, weight=weight, timeout=timeout)
         except BaseException:  # CancelledError (asyncio.wait_for, task.cancel()): it goes on as it is
             self._abandon(budget)
             raise
@@ -252,7 +267,7 @@ class RateLimiter(IRateLimiter):
 
     def usage(self, category: RateCategory = RateCategory.QUERY) -> RateLimitUsage:
         """The budget ``category`` spends, as it stands now (FR-005)."""
-        return self._budget(category).usage()
+        return self._spends[category].usage()
 
     def usages(self) -> list[RateLimitUsage]:
         """Every separate budget: the query budget, then the order budget when it has one."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from jts_broker.domain import enums, market_data, simulation, trading
 from jts_broker.domain.errors import ServerError
@@ -37,8 +37,15 @@ def _present(value: T | None, what: str) -> T:
     return value
 
 
-# Prices repeat a great deal in bulk data (candles): parsing each distinct text once keeps
-# decoding 10,000 candles cheap. Decimal is immutable, so sharing instances is safe.
+def _absent(what: str) -> NoReturn:
+    raise _missing(what)
+
+
+# Prices repeat a great deal in bulk data (candles) and in quotes (a day's open, limits and previous
+# close; a price moving among a few ticks): parsing each distinct text once keeps decoding cheap.
+# Decimal is immutable, so sharing instances is safe. Failures are raised, never cached. The
+# generated mappers call it directly, ``_decimal(message.price.value or _absent("Quote.price"))``:
+# no decimal_from_proto frame per field (a quote has nine), and a one-argument cache key.
 @lru_cache(maxsize=65536)
 def _decimal(text: str) -> Decimal:
     try:
@@ -54,9 +61,7 @@ def decimal_from_proto(message: bp.Decimal | None, what: str = "decimal") -> Dec
     """``Decimal`` message -> ``decimal.Decimal``; ServerError when absent or not a number."""
     if message is None:
         raise _missing(what)
-    if not message.value:
-        raise _missing(what)
-    return _decimal(message.value)
+    return _decimal(message.value or _absent(what))
 
 
 def decimal_to_proto(value: Decimal) -> bp.Decimal:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import NoReturn
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -30,8 +31,15 @@ def _missing(what: str) -> ServerError:
     return ServerError(f"malformed message: {what} is missing", code="MALFORMED_MESSAGE")
 
 
-# Prices repeat a great deal in bulk data (candles): parsing each distinct text once keeps
-# decoding 10,000 candles cheap. Decimal is immutable, so sharing instances is safe.
+def _absent(what: str) -> NoReturn:
+    raise _missing(what)
+
+
+# Prices repeat a great deal in bulk data (candles) and in quotes (a day's open, limits and previous
+# close; a price moving among a few ticks): parsing each distinct text once keeps decoding cheap.
+# Decimal is immutable, so sharing instances is safe. Failures are raised, never cached. The
+# generated mappers call it directly, ``_decimal(message.price.value or _absent("Quote.price"))``:
+# no decimal_from_proto frame per field (a quote has nine), and a one-argument cache key.
 @lru_cache(maxsize=65536)
 def _decimal(text: str) -> Decimal:
     try:
@@ -45,9 +53,7 @@ def _decimal(text: str) -> Decimal:
 
 def decimal_from_proto(message: common_pb2.Decimal, what: str = "decimal") -> Decimal:
     """``Decimal`` message -> ``decimal.Decimal``; ServerError when absent or not a number."""
-    if not message.value:
-        raise _missing(what)
-    return _decimal(message.value)
+    return _decimal(message.value or _absent(what))
 
 
 def decimal_to_proto(value: Decimal) -> common_pb2.Decimal:
@@ -348,10 +354,10 @@ def candle_from_proto(message: market_data_pb2.Candle) -> market_data.Candle:
     """Proto ``Candle`` -> ``Candle``. Raises ServerError for a missing required value."""
     return market_data.Candle(
         time=timestamp_from_proto(message.time, "Candle.time"),
-        open=decimal_from_proto(message.open, "Candle.open"),
-        high=decimal_from_proto(message.high, "Candle.high"),
-        low=decimal_from_proto(message.low, "Candle.low"),
-        close=decimal_from_proto(message.close, "Candle.close"),
+        open=_decimal(message.open.value or _absent("Candle.open")),
+        high=_decimal(message.high.value or _absent("Candle.high")),
+        low=_decimal(message.low.value or _absent("Candle.low")),
+        close=_decimal(message.close.value or _absent("Candle.close")),
         volume=message.volume,
     )
 
@@ -373,15 +379,15 @@ def quote_from_proto(message: market_data_pb2.Quote) -> market_data.Quote:
     return market_data.Quote(
         symbol=message.symbol,
         time=timestamp_from_proto(message.time, "Quote.time"),
-        price=decimal_from_proto(message.price, "Quote.price"),
-        open=decimal_from_proto(message.open, "Quote.open"),
-        high=decimal_from_proto(message.high, "Quote.high"),
-        low=decimal_from_proto(message.low, "Quote.low"),
-        previous_close=decimal_from_proto(message.previous_close, "Quote.previous_close"),
-        upper_limit=decimal_from_proto(message.upper_limit, "Quote.upper_limit"),
-        lower_limit=decimal_from_proto(message.lower_limit, "Quote.lower_limit"),
-        bid=decimal_from_proto(message.bid, "Quote.bid"),
-        ask=decimal_from_proto(message.ask, "Quote.ask"),
+        price=_decimal(message.price.value or _absent("Quote.price")),
+        open=_decimal(message.open.value or _absent("Quote.open")),
+        high=_decimal(message.high.value or _absent("Quote.high")),
+        low=_decimal(message.low.value or _absent("Quote.low")),
+        previous_close=_decimal(message.previous_close.value or _absent("Quote.previous_close")),
+        upper_limit=_decimal(message.upper_limit.value or _absent("Quote.upper_limit")),
+        lower_limit=_decimal(message.lower_limit.value or _absent("Quote.lower_limit")),
+        bid=_decimal(message.bid.value or _absent("Quote.bid")),
+        ask=_decimal(message.ask.value or _absent("Quote.ask")),
         bid_size=message.bid_size,
         ask_size=message.ask_size,
         volume=message.volume,
@@ -433,12 +439,12 @@ def balance_from_proto(message: trading_pb2.Balance) -> trading.Balance:
     """Proto ``Balance`` -> ``Balance``. Raises ServerError for a missing required value."""
     return trading.Balance(
         account_id=message.account_id,
-        cash=decimal_from_proto(message.cash, "Balance.cash"),
-        buying_power=decimal_from_proto(message.buying_power, "Balance.buying_power"),
-        market_value=decimal_from_proto(message.market_value, "Balance.market_value"),
-        total_equity=decimal_from_proto(message.total_equity, "Balance.total_equity"),
-        unrealized_pnl=decimal_from_proto(message.unrealized_pnl, "Balance.unrealized_pnl"),
-        realized_pnl=decimal_from_proto(message.realized_pnl, "Balance.realized_pnl"),
+        cash=_decimal(message.cash.value or _absent("Balance.cash")),
+        buying_power=_decimal(message.buying_power.value or _absent("Balance.buying_power")),
+        market_value=_decimal(message.market_value.value or _absent("Balance.market_value")),
+        total_equity=_decimal(message.total_equity.value or _absent("Balance.total_equity")),
+        unrealized_pnl=_decimal(message.unrealized_pnl.value or _absent("Balance.unrealized_pnl")),
+        realized_pnl=_decimal(message.realized_pnl.value or _absent("Balance.realized_pnl")),
         time=timestamp_from_proto(message.time, "Balance.time"),
         currency=message.currency,
     )
@@ -467,10 +473,10 @@ def position_from_proto(message: trading_pb2.Position) -> trading.Position:
         symbol_name=message.symbol_name,
         quantity=message.quantity,
         sellable_quantity=message.sellable_quantity,
-        average_price=decimal_from_proto(message.average_price, "Position.average_price"),
-        last_price=decimal_from_proto(message.last_price, "Position.last_price"),
-        market_value=decimal_from_proto(message.market_value, "Position.market_value"),
-        unrealized_pnl=decimal_from_proto(message.unrealized_pnl, "Position.unrealized_pnl"),
+        average_price=_decimal(message.average_price.value or _absent("Position.average_price")),
+        last_price=_decimal(message.last_price.value or _absent("Position.last_price")),
+        market_value=_decimal(message.market_value.value or _absent("Position.market_value")),
+        unrealized_pnl=_decimal(message.unrealized_pnl.value or _absent("Position.unrealized_pnl")),
     )
 
 
@@ -512,12 +518,12 @@ def order_from_proto(message: trading_pb2.Order) -> trading.Order:
         order_type=order_type,
         time_in_force=time_in_force,
         quantity=message.quantity,
-        price=decimal_from_proto(message.price, "Order.price") if message.HasField("price") else None,
+        price=_decimal(message.price.value or _absent("Order.price")) if message.HasField("price") else None,
         status=status,
         filled_quantity=message.filled_quantity,
-        average_fill_price=decimal_from_proto(message.average_fill_price, "Order.average_fill_price") if message.HasField("average_fill_price") else None,
-        commission=decimal_from_proto(message.commission, "Order.commission"),
-        tax=decimal_from_proto(message.tax, "Order.tax"),
+        average_fill_price=_decimal(message.average_fill_price.value or _absent("Order.average_fill_price")) if message.HasField("average_fill_price") else None,
+        commission=_decimal(message.commission.value or _absent("Order.commission")),
+        tax=_decimal(message.tax.value or _absent("Order.tax")),
         reject_code=message.reject_code,
         reject_reason=message.reject_reason,
         created_time=timestamp_from_proto(message.created_time, "Order.created_time"),
@@ -568,7 +574,7 @@ def order_request_from_proto(message: trading_pb2.PlaceOrderRequest) -> trading.
         order_type=order_type,
         time_in_force=time_in_force,
         quantity=message.quantity,
-        price=decimal_from_proto(message.price, "PlaceOrderRequest.price") if message.HasField("price") else None,
+        price=_decimal(message.price.value or _absent("PlaceOrderRequest.price")) if message.HasField("price") else None,
     )
 
 
