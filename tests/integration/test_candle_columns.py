@@ -4,7 +4,9 @@ still read right, and the offline cache serves columns too."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
 from datetime import date, datetime
 
 import grpc
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jts_broker import BrokerConfig, BrokerUnavailable, ConfigurationError, ConnectionStatus, DataSource, GrpcBrokerGateway, RateLimit, Timeframe
+from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, BrokerUnavailable, ConfigurationError, ConnectionStatus, DataSource, GrpcBrokerGateway, RateLimit, Timeframe
 from jts_broker.client._generated import aio_gateway
 from jts_broker.client._generated import gateway as sync_gateway
 from jts_broker.client.channel import open_channel
@@ -73,6 +75,33 @@ def test_both_gateways_page_and_join_the_pages(monkeypatch, gateway):
     used = gateway.rate_limiter.usage().total
     assert gateway.get_candle_columns("005930", Timeframe.DAY, date(2025, 1, 1), date(2025, 3, 31)).to_candles() == whole
     assert gateway.rate_limiter.usage().total - used == -(-len(whole) // 7) > 1  # one call per page
+
+
+def test_the_async_gateway_builds_a_big_answer_off_the_event_loop(simulator, monkeypatch):
+    # Rows cost about 1.3 us each: 100,000 would hold a Qt window's loop for 130 ms. Above
+    # UNPACK_ON_LOOP_MAX bars they are built on a worker thread; a small answer stays on the loop.
+    built_on: list[threading.Thread] = []
+    unpack = aio_gateway.unpack
+
+    def spy(packed):
+        built_on.append(threading.current_thread())
+        return unpack(packed)
+
+    monkeypatch.setattr(aio_gateway, "unpack", spy)
+    monkeypatch.setattr(aio_gateway, "UNPACK_ON_LOOP_MAX", 100)
+    config = BrokerConfig.from_target(simulator.target, rate_limit=RateLimit(1000))
+    small_range = (date(2025, 1, 1), date(2025, 1, 31))
+
+    async def scenario():
+        async with AsyncGrpcBrokerGateway(config) as gateway:
+            return await gateway.get_candles("005930", Timeframe.DAY, *HISTORY), await gateway.get_candles("005930", Timeframe.DAY, *small_range)
+
+    big, small = asyncio.run(scenario())  # the loop runs on this thread
+    assert len(big) > 100 >= len(small) > 0
+    assert built_on[0] is not threading.current_thread() and built_on[1] is threading.current_thread()
+    with GrpcBrokerGateway(config) as gateway:
+        assert big == gateway.get_candles("005930", Timeframe.DAY, *HISTORY) and small == gateway.get_candles("005930", Timeframe.DAY, *small_range)
+    assert big.source is DataSource.LIVE
 
 
 def test_pages_that_overlap_are_a_server_error_not_repeated_bars(monkeypatch):

@@ -14,6 +14,7 @@ replay serve the real 1-minute bars the data holds, as they are.
 from __future__ import annotations
 
 import bisect
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -32,6 +33,8 @@ from .path import DailyBar, DayPath
 __all__ = ["BarMarket", "DailyBar"]
 
 _PATHS_KEPT = 256  # built paths cached (about 1,500 prices each): today's for every symbol, and recent days
+
+_TIME = operator.attrgetter("time")  # a candle's sort key
 
 
 class BarMarket:
@@ -143,8 +146,8 @@ class BarMarket:
 
     def _real_minutes(self, code: str, day: date) -> list[Candle]:
         bars = self._minute.get(code, [])
-        lo = bisect.bisect_left(bars, start_of_day(day), key=lambda c: c.time)
-        hi = bisect.bisect_left(bars, start_of_day(day + timedelta(days=1)), key=lambda c: c.time)
+        lo = bisect.bisect_left(bars, start_of_day(day), key=_TIME)
+        hi = bisect.bisect_left(bars, start_of_day(day + timedelta(days=1)), key=_TIME)
         return bars[lo:hi]
 
     def is_trading(self, code: str) -> bool:
@@ -271,7 +274,10 @@ class BarMarket:
             path = self.path(code, day)
             if path is not None:
                 out.extend(path.completed_minutes(now) if day == today else path.minute_bars)
-        return [c for c in out if start <= c.time < end]
+        # Oldest first (days in order, each day's bars in order): only the range's two ends need
+        # cutting, found by bisection (comparing 100,000 aware times one by one took 56 ms).
+        lo, hi = bisect.bisect_left(out, start, key=_TIME), bisect.bisect_left(out, end, key=_TIME)
+        return out[lo:hi]
 
 
 def _period_start(day: date, timeframe: Timeframe) -> date:

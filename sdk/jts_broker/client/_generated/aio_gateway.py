@@ -62,6 +62,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jts_broker.gateway")
 T = TypeVar("T")
+UNPACK_ON_LOOP_MAX = 5_000
+"""Candles a ``get_candles`` answer builds as rows on the event loop itself (about 6 ms); a
+bigger answer is built on a worker thread."""
 
 # Statuses after which a call may still have reached the server and taken effect: the connection
 # broke or the deadline passed, the server failed midway, or the call was cancelled. Every other
@@ -396,7 +399,11 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
         _, packed, cached_at = await self._candles(symbol, timeframe, start, end)
-        return ResultList(unpack(packed), source=DataSource.CACHE if cached_at else DataSource.LIVE, cached_at=cached_at)
+        # About 1.3 us a row: 100,000 rows would hold the loop (a Qt window's, say) for 130 ms. A
+        # big answer is built on a worker thread, and the loop gets the interpreter at least every
+        # switch interval (5 ms) meanwhile.
+        rows = await asyncio.to_thread(unpack, packed) if len(packed) > UNPACK_ON_LOOP_MAX else unpack(packed)
+        return ResultList(rows, source=DataSource.CACHE if cached_at else DataSource.LIVE, cached_at=cached_at)
 
     async def get_candle_columns(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> CandleColumns:
         need("numpy")  # before the call, not after the download

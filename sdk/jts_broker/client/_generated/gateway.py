@@ -371,7 +371,8 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def get_candles(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> ResultList[Candle]:
         _, packed, cached_at = self._candles(symbol, timeframe, start, end)
-        return ResultList(unpack(packed), source=DataSource.CACHE if cached_at else DataSource.LIVE, cached_at=cached_at)
+        rows = unpack(packed)
+        return ResultList(rows, source=DataSource.CACHE if cached_at else DataSource.LIVE, cached_at=cached_at)
 
     def get_candle_columns(self, symbol: str, timeframe: Timeframe, start: DateLike, end: DateLike) -> CandleColumns:
         need("numpy")  # before the call, not after the download
