@@ -250,20 +250,24 @@ def test_minute_bars_of_a_replayed_day_stop_at_the_replay_minute():
 
 def test_minute_bars_of_any_range_are_exactly_the_bars_inside_it():
     # The range's ends are cut by bisection over the days' bars: the answer must be exactly the
-    # bars with start <= time < end, for ends inside a day, on a bar's own minute, or between days.
-    market = load_market(None, date(2025, 6, 17), date(2025, 6, 17))  # 06-13 and 06-16 are held history
-    whole = market.candles("005930", Timeframe.MINUTE_1, start_of_day(date(2025, 6, 13)), start_of_day(date(2025, 6, 17)))
-    assert len(whole) > 500 and whole == sorted(whole, key=lambda c: c.time)
+    # bars with start <= time < end, for ends inside a day, on a bar's own minute, between days,
+    # across the step from held history (06-13) to replayed days (06-16), and into today's
+    # unfinished session (06-17, the clock at 10:07:20).
+    market = load_market(None, date(2025, 6, 16), date(2025, 6, 17))
+    market.clock.advance_to(kst(date(2025, 6, 17), "10:07:20"))
+    whole = market.candles("005930", Timeframe.MINUTE_1, start_of_day(date(2025, 6, 13)), start_of_day(date(2025, 6, 18)))
+    assert whole == sorted(whole, key=lambda c: c.time) and len({c.time.date() for c in whole}) == 3
+    assert whole[-1].time == kst(date(2025, 6, 17), "10:06")  # the last completed minute
     ranges = [(kst(date(2025, 6, 13), "10:07:30"), kst(date(2025, 6, 16), "14:02")),  # mid-minute start; end on a bar (excluded)
               (kst(date(2025, 6, 13), "10:07"), kst(date(2025, 6, 13), "10:08")),  # exactly one bar
               (kst(date(2025, 6, 13), "15:31"), kst(date(2025, 6, 16), "08:00")),  # between two days' bars
-              (start_of_day(date(2025, 6, 14)), kst(date(2025, 6, 16), "09:00:01"))]
+              (kst(date(2025, 6, 16), "15:00"), kst(date(2025, 6, 17), "10:05:59")),  # replayed day into today
+              (kst(date(2025, 6, 17), "09:30"), kst(date(2025, 6, 17), "11:00"))]  # past the last completed minute
     for start, end in ranges:
-        expected = [c for c in whole if start <= c.time < end]
-        got = market.candles("005930", Timeframe.MINUTE_1, start, end)
-        assert got == expected, (start, end)
+        assert market.candles("005930", Timeframe.MINUTE_1, start, end) == [c for c in whole if start <= c.time < end], (start, end)
     assert len(market.candles("005930", Timeframe.MINUTE_1, *ranges[1])) == 1
     assert market.candles("005930", Timeframe.MINUTE_1, *ranges[2]) == []
+    assert market.candles("005930", Timeframe.MINUTE_1, *ranges[4])[-1] == whole[-1]
 
 
 def test_a_quote_is_built_once_while_the_clock_stands_and_anew_when_it_moves():

@@ -11,10 +11,12 @@ each sleep) gives no such margin once many callers wait: one is always ready whe
 Waiters are served in arrival order within a process: threads queue at a FIFO gate and only the
 head waits inside pyrate-limiter, whose sleep-and-retry alone serves waiters no better than
 chance (measured 50-54% of pairs in order; with the gate, see ``make bench``). Coroutines get
-the same from pyrate-limiter's asyncio lock, which it holds while one waits. A caller finding a
+the same from pyrate-limiter's asyncio lock, which it holds while one waits: coroutines of one
+event loop, that is, and of one maximum wait (on Python 3.11 pyrate-limiter runs a wait with a
+timeout in a task of its own, which later coroutines without one can pass). A caller finding a
 token free takes it on the spot only when no one waits (:meth:`_Budget.take_free`). Threads and
-coroutines of one budget queue apart: the order between a waiting thread and a waiting
-coroutine is not guaranteed, nor, across processes sharing a backend, between processes.
+coroutines of one budget queue apart: the order between a waiting thread and a waiting coroutine
+is not guaranteed, nor, across processes sharing a backend, between processes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NoReturn
 
 from pyrate_limiter import Limiter, Rate
 
@@ -166,6 +169,10 @@ class RateLimiter(IRateLimiter):
         """Tokens a call of RPC ``method`` (e.g. ``"GetCandles"``) takes: the policy's weight, else 1."""
         return self.policy.weights.get(method, 1)
 
+    @staticmethod
+    def _unknown(category: object) -> NoReturn:
+        raise InvalidRequest(f"unknown rate-limit category {category!r}: one of {', '.join(c.value for c in RateCategory)}")
+
     def _check(self, budget: _Budget, weight: int) -> None:
         """InvalidRequest unless ``weight`` is a whole number of tokens the budget can ever admit.
         Callers test ``type(weight) is int and 1 <= weight <= budget.smallest`` first (the common
@@ -217,20 +224,20 @@ class RateLimiter(IRateLimiter):
 
         Raises:
             RateLimitExceeded: no token within the wait (``retry_after_s`` set); nothing was taken.
-            InvalidRequest: ``weight`` outside 1..the smallest window's limit.
+            InvalidRequest: ``weight`` outside 1..the smallest window's limit, or ``category`` not a RateCategory.
         """
-        budget = self._spends[category]
+        budget = self._spends.get(category) or self._unknown(category)
         if type(weight) is not int or not 1 <= weight <= budget.smallest:
             self._check(budget, weight)
+        ticket = object()
         if budget.take_free(weight):  # the common case, in one lock hold: no one waits, a token is free
             if self._listeners:
                 self._notify(budget.usage())
             return
-        timeout = self._timeout(timeout_s)
-        started = time.monotonic()
-        admitted = False
-        ticket = object()
-        try:
+        try:  # take_free counted this caller as waiting: every way out of here counts it out again
+            timeout = self._timeout(timeout_s)
+            started = time.monotonic()
+            admitted = False
             if budget.gate.wait_turn(ticket, None if timeout < 0 else started + timeout):
                 # First in line: a token free now is taken directly (memory store); else pyrate-limiter waits for one.
                 admitted = bool(budget.store.take_now(weight))
@@ -248,16 +255,16 @@ class RateLimiter(IRateLimiter):
         """:meth:`acquire` for asyncio: awaits without blocking the event loop. A cancellation
         while waiting (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``) is raised as
         ``CancelledError``, unchanged, and nothing is taken."""
-        budget = self._spends[category]
+        budget = self._spends.get(category) or self._unknown(category)
         if type(weight) is not int or not 1 <= weight <= budget.smallest:
             self._check(budget, weight)
         if budget.take_free(weight):  # as acquire: on the loop's own thread, no thread hop
             if self._listeners:
                 self._notify(budget.usage())
             return
-        timeout = self._timeout(timeout_s)
-        started = time.monotonic()
-        try:
+        try:  # counted as waiting, as in acquire
+            timeout = self._timeout(timeout_s)
+            started = time.monotonic()
             # Others wait (they queue inside pyrate-limiter, first come, first served) or no token is free.
             admitted = await budget.limiter.try_acquire_async(ITEM_NAME, weight=weight, timeout=timeout)
         except BaseException:  # CancelledError (asyncio.wait_for, task.cancel()): it goes on as it is
@@ -267,7 +274,7 @@ class RateLimiter(IRateLimiter):
 
     def usage(self, category: RateCategory = RateCategory.QUERY) -> RateLimitUsage:
         """The budget ``category`` spends, as it stands now (FR-005)."""
-        return self._spends[category].usage()
+        return (self._spends.get(category) or self._unknown(category)).usage()
 
     def usages(self) -> list[RateLimitUsage]:
         """Every separate budget: the query budget, then the order budget when it has one."""
