@@ -36,6 +36,8 @@ from jts_broker.domain.timeutil import start_of_day
 
 ROUNDS = 7
 ASYNC_SECONDS = 2.0
+ASYNC_ROUNDS = 5  # calls/s of one 2-s round ranged 0.82-1.07x between runs on 2 cores: more rounds, a steadier median
+UNARY_ROUNDS = 20  # of 200 calls each way
 
 
 @contextlib.contextmanager
@@ -98,9 +100,12 @@ async def _async_rates(target: str, code: str) -> dict[int, dict[str, float]]:
         request = market_data_pb2.GetQuoteRequest(symbol=code)
         for tasks in (8, 64):
             gw, raw = [], []
-            for _ in range(3):
-                raw.append(await _throughput(lambda: stub.GetQuote(request), tasks))
-                gw.append(await _throughput(lambda: gateway.get_quote(code), tasks))
+            for i in range(ASYNC_ROUNDS):  # which goes first alternates: neither always meets the other's leftovers
+                for way in (("raw", "gw") if i % 2 == 0 else ("gw", "raw")):
+                    if way == "raw":
+                        raw.append(await _throughput(lambda: stub.GetQuote(request), tasks))
+                    else:
+                        gw.append(await _throughput(lambda: gateway.get_quote(code), tasks))
             out[tasks] = {"gw": statistics.median(g[0] for g in gw), "raw": statistics.median(r[0] for r in raw),
                           "gw_cpu_us": statistics.median(g[1] for g in gw), "raw_cpu_us": statistics.median(r[1] for r in raw)}
     return out
@@ -125,7 +130,7 @@ def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int
                 samples["columns"].append(timed(lambda: gateway.get_candle_columns(code, Timeframe.DAY, start, end)))
         quote = market_data_pb2.GetQuoteRequest(symbol=code)
         unary: dict[str, list[float]] = {"raw": [], "gateway": []}
-        for _ in range(10):
+        for _ in range(UNARY_ROUNDS):
             for _ in range(200):
                 unary["raw"].append(timed(lambda: stub.GetQuote(quote))[0])
             for _ in range(200):

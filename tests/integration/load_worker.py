@@ -28,21 +28,25 @@ def policy(backend: str, key: str, limit: int) -> RateLimitPolicy:
 
 
 def instrument(limiter, stamps: list[float], lock: threading.Lock) -> None:
-    """Record the moment each token is granted: when the budget's bucket admits it, under the
-    limiter's lock (the test's instrument, not the SDK's; stamping after acquire() returns
-    would measure thread and event-loop scheduling instead)."""
-    for budget in limiter._budgets.values():
-        bucket = budget.store.bucket
-        put = bucket.put
+    """Record the moment each token is granted: when the budget's bucket admits it, through
+    pyrate-limiter's Limiter (bucket.put) or taken on the spot (the memory store's take_now,
+    which puts into the bucket directly). The test's instrument, not the SDK's; stamping after
+    acquire() returns would measure thread and event-loop scheduling instead."""
 
-        def timed_put(item, put=put):
-            admitted = put(item)
+    def timed(put):
+        def timed_put(arg):
+            admitted = put(arg)
             if admitted is True:
                 with lock:
                     stamps.append(time.time())
             return admitted
 
-        bucket.put = timed_put
+        return timed_put
+
+    for budget in limiter._budgets.values():
+        budget.store.bucket.put = timed(budget.store.bucket.put)
+        if not budget.store.shared:
+            budget.store.take_now = timed(budget.store.take_now)
 
 
 def run_threads(config: BrokerConfig, start_at: float, seconds: float, threads: int, calls: int | None = None) -> list[float]:

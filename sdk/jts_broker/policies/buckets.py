@@ -89,7 +89,10 @@ class MemoryStore(TokenStore):
         # put is atomic: the Limiter's lock and its per-call checks (~5 us) add nothing for a
         # token that is free now. Callers: RateLimiter's fast path (no one waits) and the head of
         # its FIFO gate of threads.
-        return bool(self.bucket.put(RateItem(ITEM_NAME, self.bucket.now(), weight)))  # type: ignore[no-untyped-call]  # its clock is untyped
+        # Stamped this instant, the item needs no _FreshStamps correction: InMemoryBucket's own put
+        # spares every call a second clock read (four Python frames, measurable per call).
+        item = RateItem(ITEM_NAME, self.bucket.now(), weight)  # type: ignore[no-untyped-call]  # its clock is untyped
+        return bool(InMemoryBucket.put(self.bucket, item))
 
     def counts(self, intervals_ms: list[int]) -> list[int]:
         # One item per token, stamped with the bucket's clock, oldest first (pyrate-limiter's own
