@@ -9,9 +9,11 @@ import socket
 import time
 from datetime import date
 
+import grpc
 import pytest
 
 from jts_broker.cli.main import main
+from jts_broker.contract._generated.pb import market_data_pb2, market_data_pb2_grpc
 from jts_broker.domain.errors import ConfigurationError, SymbolNotFound
 from jts_broker.server import SimulatorServer
 from tests.processes import free_port, start_server
@@ -60,7 +62,10 @@ def test_a_listed_symbol_without_prices_says_so() -> None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a new server could bind ``port``: with SO_REUSEADDR, as grpc binds, so connections
+    the old server closed (TIME_WAIT) do not count, and a listener still there does."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -73,11 +78,19 @@ def _port_free(port: int) -> bool:
 def test_serve_always_ends_on_signals_and_frees_its_port(signals: tuple[int, ...]) -> None:
     port = free_port()
     server, _ = start_server(port)
+    # An open quote stream holds the graceful stop for its grace period (1 s), so a second signal
+    # 50 ms after the first surely arrives while that stop is under way (the stop of an idle
+    # server, its startup heap frozen, can end within those 50 ms).
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stream = market_data_pb2_grpc.MarketDataServiceStub(channel).StreamQuotes(market_data_pb2.StreamQuotesRequest(symbols=["005930"]))
+    next(stream)  # the stream is open and served
     for n, signum in enumerate(signals):
         if n:
             time.sleep(0.05)  # the second arrives while the first's stop is under way
         server.send_signal(signum)
     code = server.wait(timeout=15)
+    stream.cancel()
+    channel.close()
     # One signal: a graceful stop. A second: the process ends at once, by our handler (128 + signal)
     # or, where grpc's shutdown has reset the signal's disposition, by the signal itself.
     assert code == 0 if len(signals) == 1 else code in (128 + signals[-1], -signals[-1])

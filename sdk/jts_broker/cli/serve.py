@@ -5,6 +5,7 @@ default) or a KIS account (``--backend kis --config FILE --broker NAME``: a brok
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -106,10 +107,22 @@ def run(args: argparse.Namespace) -> int:
                   f"{', control service on' if args.control else ''}, "
                   f"{len(simulator.market.symbols()):,} symbols, accounts {', '.join(a.account_id for a in simulator.broker.accounts())}, "
                   f"rate limits: {limits or 'none'}, {extras}. Ctrl-C stops.")
+    freeze_startup_heap()
     try:
         return run_until_signalled(server.stop, banner)
     finally:
         server.backend.close()
+
+
+def freeze_startup_heap() -> int:
+    """Move every object alive after startup (the replayed market's bars above all) out of the
+    garbage collector's reach, after one collection; returns how many. They live as long as the
+    process, and every full collection walked them again: 70 ms of a 140-ms answer of 100,000
+    one-minute candles with the bundled data, 24 ms once frozen (bigger markets gain more).
+    Objects made later are collected as ever."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 SHUTDOWN_S = 10.0
