@@ -82,19 +82,23 @@ def test_serve_always_ends_on_signals_and_frees_its_port(signals: tuple[int, ...
     # 50 ms after the first surely arrives while that stop is under way (the stop of an idle
     # server, its startup heap frozen, can end within those 50 ms).
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stream = market_data_pb2_grpc.MarketDataServiceStub(channel).StreamQuotes(market_data_pb2.StreamQuotesRequest(symbols=["005930"]))
-    next(stream)  # the stream is open and served
-    for n, signum in enumerate(signals):
-        if n:
-            time.sleep(0.05)  # the second arrives while the first's stop is under way
-        server.send_signal(signum)
-    code = server.wait(timeout=15)
-    stream.cancel()
-    channel.close()
+    quotes = market_data_pb2_grpc.MarketDataServiceStub(channel).StreamQuotes(market_data_pb2.StreamQuotesRequest(symbols=["005930"]), timeout=30)
+    try:
+        next(quotes)  # the stream is open and served
+        for n, signum in enumerate(signals):
+            if n:
+                time.sleep(0.05)  # the second arrives while the first's stop is under way
+            server.send_signal(signum)
+        code = server.wait(timeout=15)
+    finally:
+        quotes.cancel()
+        channel.close()
+        if server.poll() is None:
+            server.kill()
+        for pipe in (server.stdout, server.stderr):
+            if pipe:
+                pipe.close()
     # One signal: a graceful stop. A second: the process ends at once, by our handler (128 + signal)
     # or, where grpc's shutdown has reset the signal's disposition, by the signal itself.
     assert code == 0 if len(signals) == 1 else code in (128 + signals[-1], -signals[-1])
     assert _port_free(port)
-    for stream in (server.stdout, server.stderr):
-        if stream:
-            stream.close()

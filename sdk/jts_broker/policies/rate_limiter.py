@@ -224,16 +224,16 @@ class RateLimiter(IRateLimiter):
 
         Raises:
             RateLimitExceeded: no token within the wait (``retry_after_s`` set); nothing was taken.
-            InvalidRequest: ``weight`` outside 1..the smallest window's limit, or ``category`` not a RateCategory.
+            InvalidRequest: ``weight`` outside 1..the smallest window's limit, or an unknown ``category``.
         """
         budget = self._spends.get(category) or self._unknown(category)
         if type(weight) is not int or not 1 <= weight <= budget.smallest:
             self._check(budget, weight)
-        ticket = object()
         if budget.take_free(weight):  # the common case, in one lock hold: no one waits, a token is free
             if self._listeners:
                 self._notify(budget.usage())
             return
+        ticket = object()
         try:  # take_free counted this caller as waiting: every way out of here counts it out again
             timeout = self._timeout(timeout_s)
             started = time.monotonic()

@@ -11,7 +11,7 @@ turned into the SDK's typed error (``jts_broker.contract.status``) at this one b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -182,15 +182,15 @@ class MarketDataServiceClient:
             response_deserializer=market_data_pb2.Quote.FromString,
         )
 
-    def list_symbols(self, request: market_data_pb2.ListSymbolsRequest) -> Awaitable[market_data_pb2.ListSymbolsResponse]:
+    def list_symbols(self, request: market_data_pb2.ListSymbolsRequest) -> Coroutine[Any, Any, market_data_pb2.ListSymbolsResponse]:
         """Lists the symbol master, filtered by `query` and `market`, ordered by code."""
         return self._policy.unary(self._list_symbols, request, self._LIST_SYMBOLS)
 
-    def get_symbol(self, request: market_data_pb2.GetSymbolRequest) -> Awaitable[market_data_pb2.Symbol]:
+    def get_symbol(self, request: market_data_pb2.GetSymbolRequest) -> Coroutine[Any, Any, market_data_pb2.Symbol]:
         """Returns one symbol. NOT_FOUND (code SYMBOL_NOT_FOUND) when the code is not listed."""
         return self._policy.unary(self._get_symbol, request, self._GET_SYMBOL)
 
-    def get_candles(self, request: market_data_pb2.GetCandlesRequest) -> Awaitable[market_data_pb2.GetCandlesResponse]:
+    def get_candles(self, request: market_data_pb2.GetCandlesRequest) -> Coroutine[Any, Any, market_data_pb2.GetCandlesResponse]:
         """Returns the candles of one symbol in [start, end), oldest first, as rows or as packed
         columns (`layout`), at most `max_candles` per answer (the rest from `next_start` on). The
         candle of a session still in progress is included and marked by a time at or after the
@@ -199,7 +199,7 @@ class MarketDataServiceClient:
         timeframe the server does not hold for that symbol."""
         return self._policy.unary(self._get_candles, request, self._GET_CANDLES)
 
-    def get_quote(self, request: market_data_pb2.GetQuoteRequest) -> Awaitable[market_data_pb2.Quote]:
+    def get_quote(self, request: market_data_pb2.GetQuoteRequest) -> Coroutine[Any, Any, market_data_pb2.Quote]:
         """Returns the latest quote of one symbol. NOT_FOUND (SYMBOL_NOT_FOUND, or NO_PRICE_DATA for a
         listed symbol the server has no prices for)."""
         return self._policy.unary(self._get_quote, request, self._GET_QUOTE)
@@ -256,37 +256,37 @@ class SimulatorControlServiceClient:
             response_deserializer=simulator_pb2.ClockState.FromString,
         )
 
-    def get_clock(self, request: simulator_pb2.GetClockRequest) -> Awaitable[simulator_pb2.ClockState]:
+    def get_clock(self, request: simulator_pb2.GetClockRequest) -> Coroutine[Any, Any, simulator_pb2.ClockState]:
         """Returns where the clock stands."""
         return self._policy.unary(self._get_clock, request, self._GET_CLOCK)
 
-    def pause(self, request: simulator_pb2.PauseRequest, *, before_send: Callable[[], None] | None = None) -> Awaitable[simulator_pb2.ClockState]:
+    def pause(self, request: simulator_pb2.PauseRequest, *, before_send: Callable[[], None] | None = None) -> Coroutine[Any, Any, simulator_pb2.ClockState]:
         """Stops the clock running with real time; it still moves on Advance.
 
         ``before_send`` runs just before the request leaves (after its rate-limit token)."""
         return self._policy.unary(self._pause, request, self._PAUSE, before_send)
 
-    def resume(self, request: simulator_pb2.ResumeRequest, *, before_send: Callable[[], None] | None = None) -> Awaitable[simulator_pb2.ClockState]:
+    def resume(self, request: simulator_pb2.ResumeRequest, *, before_send: Callable[[], None] | None = None) -> Coroutine[Any, Any, simulator_pb2.ClockState]:
         """Runs the clock with real time again, at its speed.
 
         ``before_send`` runs just before the request leaves (after its rate-limit token)."""
         return self._policy.unary(self._resume, request, self._RESUME, before_send)
 
-    def set_speed(self, request: simulator_pb2.SetSpeedRequest, *, before_send: Callable[[], None] | None = None) -> Awaitable[simulator_pb2.ClockState]:
+    def set_speed(self, request: simulator_pb2.SetSpeedRequest, *, before_send: Callable[[], None] | None = None) -> Coroutine[Any, Any, simulator_pb2.ClockState]:
         """Sets the speed in market seconds per real second (> 0). INVALID_ARGUMENT (INVALID_SPEED)
         otherwise.
 
         ``before_send`` runs just before the request leaves (after its rate-limit token)."""
         return self._policy.unary(self._set_speed, request, self._SET_SPEED, before_send)
 
-    def advance(self, request: simulator_pb2.AdvanceRequest, *, before_send: Callable[[], None] | None = None) -> Awaitable[simulator_pb2.ClockState]:
+    def advance(self, request: simulator_pb2.AdvanceRequest, *, before_send: Callable[[], None] | None = None) -> Coroutine[Any, Any, simulator_pb2.ClockState]:
         """Moves the clock to a time or through a number of events, matching orders at each; returns
         when done. INVALID_ARGUMENT for a time before the clock (CLOCK_BACKWARDS) or steps < 1.
 
         ``before_send`` runs just before the request leaves (after its rate-limit token)."""
         return self._policy.unary(self._advance, request, self._ADVANCE, before_send)
 
-    def reset_accounts(self, request: simulator_pb2.ResetAccountsRequest, *, before_send: Callable[[], None] | None = None) -> Awaitable[simulator_pb2.ClockState]:
+    def reset_accounts(self, request: simulator_pb2.ResetAccountsRequest, *, before_send: Callable[[], None] | None = None) -> Coroutine[Any, Any, simulator_pb2.ClockState]:
         """Puts every paper account back to its initial cash, with no positions and no orders.
 
         ``before_send`` runs just before the request leaves (after its rate-limit token)."""
@@ -344,19 +344,19 @@ class TradingServiceClient:
             response_deserializer=trading_pb2.ListOrdersResponse.FromString,
         )
 
-    def list_accounts(self, request: trading_pb2.ListAccountsRequest) -> Awaitable[trading_pb2.ListAccountsResponse]:
+    def list_accounts(self, request: trading_pb2.ListAccountsRequest) -> Coroutine[Any, Any, trading_pb2.ListAccountsResponse]:
         """Lists the accounts this gateway trades, ordered by account id."""
         return self._policy.unary(self._list_accounts, request, self._LIST_ACCOUNTS)
 
-    def get_balance(self, request: trading_pb2.GetBalanceRequest) -> Awaitable[trading_pb2.Balance]:
+    def get_balance(self, request: trading_pb2.GetBalanceRequest) -> Coroutine[Any, Any, trading_pb2.Balance]:
         """Returns an account's cash and valuation. NOT_FOUND (ACCOUNT_NOT_FOUND) for an unknown account."""
         return self._policy.unary(self._get_balance, request, self._GET_BALANCE)
 
-    def get_positions(self, request: trading_pb2.GetPositionsRequest) -> Awaitable[trading_pb2.GetPositionsResponse]:
+    def get_positions(self, request: trading_pb2.GetPositionsRequest) -> Coroutine[Any, Any, trading_pb2.GetPositionsResponse]:
         """Returns an account's open positions, ordered by symbol."""
         return self._policy.unary(self._get_positions, request, self._GET_POSITIONS)
 
-    def place_order(self, request: trading_pb2.PlaceOrderRequest, *, before_send: Callable[[], None] | None = None) -> Awaitable[trading_pb2.PlaceOrderResponse]:
+    def place_order(self, request: trading_pb2.PlaceOrderRequest, *, before_send: Callable[[], None] | None = None) -> Coroutine[Any, Any, trading_pb2.PlaceOrderResponse]:
         """Places an order. INVALID_ARGUMENT for a malformed order (quantity < 1, a missing or extra
         price); NOT_FOUND for an unknown account or symbol; FAILED_PRECONDITION when the broker
         refuses it (off the tick grid, beyond the daily price limit, buying power, sellable
@@ -366,17 +366,17 @@ class TradingServiceClient:
         ``before_send`` runs just before the request leaves (after its rate-limit token)."""
         return self._policy.unary(self._place_order, request, self._PLACE_ORDER, before_send)
 
-    def cancel_order(self, request: trading_pb2.CancelOrderRequest, *, before_send: Callable[[], None] | None = None) -> Awaitable[trading_pb2.Order]:
+    def cancel_order(self, request: trading_pb2.CancelOrderRequest, *, before_send: Callable[[], None] | None = None) -> Coroutine[Any, Any, trading_pb2.Order]:
         """Cancels the unfilled rest of a working order and returns it. FAILED_PRECONDITION
         (ORDER_NOT_CANCELLABLE) when the order is already final; NOT_FOUND for an unknown order.
 
         ``before_send`` runs just before the request leaves (after its rate-limit token)."""
         return self._policy.unary(self._cancel_order, request, self._CANCEL_ORDER, before_send)
 
-    def get_order(self, request: trading_pb2.GetOrderRequest) -> Awaitable[trading_pb2.Order]:
+    def get_order(self, request: trading_pb2.GetOrderRequest) -> Coroutine[Any, Any, trading_pb2.Order]:
         """Returns one order, by order id or by account and client order id."""
         return self._policy.unary(self._get_order, request, self._GET_ORDER)
 
-    def list_orders(self, request: trading_pb2.ListOrdersRequest) -> Awaitable[trading_pb2.ListOrdersResponse]:
+    def list_orders(self, request: trading_pb2.ListOrdersRequest) -> Coroutine[Any, Any, trading_pb2.ListOrdersResponse]:
         """Lists an account's orders of the current trading day, oldest first."""
         return self._policy.unary(self._list_orders, request, self._LIST_ORDERS)
