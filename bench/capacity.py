@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from concurrent import futures
 
 import grpc
 import grpc.aio
+from processes import free_port, serving  # bench/ is the script's folder
 
 from jts_broker.contract._generated.pb import common_pb2, market_data_pb2, market_data_pb2_grpc
 from jts_broker.contract.wire import MAX_MESSAGE_BYTES
@@ -67,22 +67,14 @@ def _serve_nothing(port: int) -> None:
 @contextlib.contextmanager
 def do_nothing_server() -> Iterator[tuple[str, int]]:
     """The do-nothing server in its own process: (target, pid)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited: the child's sigwait gets it
     try:
         process = subprocess.Popen([sys.executable, __file__, str(port)], stdout=subprocess.PIPE, text=True)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if str(port) not in line:
-            raise RuntimeError(f"do-nothing server did not start: {line!r}")
-        yield f"127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serving(process, port, "do-nothing server") as served_at:
+        yield served_at
 
 
 async def _rate(target: str, pid: int) -> tuple[float, float]:

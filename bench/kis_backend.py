@@ -11,7 +11,6 @@ medians.
 
 from __future__ import annotations
 
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,18 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from processes import free_port  # bench/ is the script's folder
 
 from jts_broker.domain.policies import RateLimit
 from jts_broker.kis import KisConfig, KisRestGateway
 
 PRICE = "/uapi/domestic-stock/v1/quotations/inquire-price"
 BOOK = "/uapi/domestic-stock/v1/quotations/inquire-asking-price-exp-ccn"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _p50_ms(fn: Callable[[], object], n: int) -> float:
@@ -45,7 +39,7 @@ def _p50_ms(fn: Callable[[], object], n: int) -> float:
 
 
 def kis_bench(result: dict[str, object]) -> None:
-    port = _free_port()
+    port = free_port()
     emulator = subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", "kis-emulator", "--port", str(port), "--paused",
                                  "--rate", "1000000"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

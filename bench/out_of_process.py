@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from capacity import capacity_bench  # bench/ is the script's folder
+from processes import free_port, serving
 from scale import scale_bench
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateLimit, Timeframe
@@ -43,20 +43,12 @@ UNARY_ROUNDS = 20  # of 200 calls each way
 @contextlib.contextmanager
 def served(data_dir: Path, session: date) -> Iterator[tuple[str, int]]:
     """`jts-broker serve` over ``data_dir`` in its own process, its clock still: (target, pid)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "jts_broker.cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir),
                                 "--from", session.isoformat(), "--control", "--paused"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if str(port) not in line:
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        yield f"127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serving(process, port, "simulator") as served_at:
+        yield served_at
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,10 +23,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-
+from processes import free_port  # bench/ is the script's folder
 from PySide6.QtCore import QTimer  # after the platform is chosen
 from PySide6.QtWidgets import QApplication
-from run import write_bars  # bench/ is the script's folder
+from run import write_bars
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, RateLimit, Timeframe
 from jts_broker.client.registry import BrokerRegistry
@@ -61,12 +60,6 @@ class Probe:
         ordered = sorted(self.late)
         return {"p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] if len(ordered) > 1 else ordered[-1], 1),
                 "max_ms": round(ordered[-1], 1), "median_ms": round(statistics.median(ordered), 2), "ticks": len(ordered)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(port: int, data_dir: Path, session: date) -> subprocess.Popen[str]:

@@ -5,11 +5,12 @@ read through a gateway that stayed open, and to the gateway reporting CONNECTED 
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from processes import free_port  # bench/ is the script's folder
 
 from jts_broker import BrokerConfig, BrokerUnavailable, ConnectionStatus, GrpcBrokerGateway, RateLimit, RetryPolicy
 
@@ -36,9 +37,7 @@ def _wait(condition, timeout_s: float = 30.0) -> float:
 
 
 def reconnect_bench(result: dict[str, object]) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = _serve(port)
     # One attempt per read: the loop below polls, so it sees the first read that works.
     gateway = GrpcBrokerGateway(BrokerConfig(grpc_port=port, rate_limit=RateLimit(100_000), retry=RetryPolicy(max_attempts=1)))

@@ -50,6 +50,7 @@ from pathlib import Path
 from capacity import CLIENTS
 from kis_backend import kis_bench  # bench/ is the script's folder
 from out_of_process import out_of_process_bench, read_every_field
+from processes import free_port
 from reconnect import reconnect_bench
 from scale import BARS_PER_DAY, SIZES, WAYS, write_minutes
 
@@ -158,9 +159,7 @@ def redis_server() -> Iterator[str | None]:
     if binary is None:
         yield None
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as work:
         proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", work],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
