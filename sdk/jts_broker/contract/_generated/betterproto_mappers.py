@@ -332,14 +332,14 @@ def symbol_from_proto(message: bp.Symbol) -> market_data.Symbol:
     if security_type is None:
         raise _missing("Symbol.security_type")
     return market_data.Symbol(
-        code=message.code,
-        name=message.name,
-        market=market,
-        security_type=security_type,
-        sector=message.sector,
-        listed_date=date_from_proto(message.listed_date),
-        board_lot=message.board_lot,
-        without_prices=message.without_prices,
+        message.code,
+        message.name,
+        market,
+        security_type,
+        message.sector,
+        date_from_proto(message.listed_date),
+        message.board_lot,
+        message.without_prices,
     )
 
 
@@ -360,12 +360,12 @@ def symbol_to_proto(value: market_data.Symbol) -> bp.Symbol:
 def candle_from_proto(message: bp.Candle) -> market_data.Candle:
     """Proto ``Candle`` -> ``Candle``. Raises ServerError for a missing required value."""
     return market_data.Candle(
-        time=timestamp_from_proto(message.time, "Candle.time"),
-        open=decimal_from_proto(message.open, "Candle.open"),
-        high=decimal_from_proto(message.high, "Candle.high"),
-        low=decimal_from_proto(message.low, "Candle.low"),
-        close=decimal_from_proto(message.close, "Candle.close"),
-        volume=message.volume,
+        timestamp_from_proto(message.time, "Candle.time"),
+        decimal_from_proto(message.open, "Candle.open"),
+        decimal_from_proto(message.high, "Candle.high"),
+        decimal_from_proto(message.low, "Candle.low"),
+        decimal_from_proto(message.close, "Candle.close"),
+        message.volume,
     )
 
 
@@ -384,20 +384,20 @@ def candle_to_proto(value: market_data.Candle) -> bp.Candle:
 def quote_from_proto(message: bp.Quote) -> market_data.Quote:
     """Proto ``Quote`` -> ``Quote``. Raises ServerError for a missing required value."""
     return market_data.Quote(
-        symbol=message.symbol,
-        time=timestamp_from_proto(message.time, "Quote.time"),
-        price=decimal_from_proto(message.price, "Quote.price"),
-        open=decimal_from_proto(message.open, "Quote.open"),
-        high=decimal_from_proto(message.high, "Quote.high"),
-        low=decimal_from_proto(message.low, "Quote.low"),
-        previous_close=decimal_from_proto(message.previous_close, "Quote.previous_close"),
-        upper_limit=decimal_from_proto(message.upper_limit, "Quote.upper_limit"),
-        lower_limit=decimal_from_proto(message.lower_limit, "Quote.lower_limit"),
-        bid=decimal_from_proto(message.bid, "Quote.bid"),
-        ask=decimal_from_proto(message.ask, "Quote.ask"),
-        bid_size=message.bid_size,
-        ask_size=message.ask_size,
-        volume=message.volume,
+        message.symbol,
+        timestamp_from_proto(message.time, "Quote.time"),
+        decimal_from_proto(message.price, "Quote.price"),
+        decimal_from_proto(message.open, "Quote.open"),
+        decimal_from_proto(message.high, "Quote.high"),
+        decimal_from_proto(message.low, "Quote.low"),
+        decimal_from_proto(message.previous_close, "Quote.previous_close"),
+        decimal_from_proto(message.upper_limit, "Quote.upper_limit"),
+        decimal_from_proto(message.lower_limit, "Quote.lower_limit"),
+        decimal_from_proto(message.bid, "Quote.bid"),
+        decimal_from_proto(message.ask, "Quote.ask"),
+        message.bid_size,
+        message.ask_size,
+        message.volume,
     )
 
 
@@ -427,9 +427,9 @@ def account_from_proto(message: bp.Account) -> trading.Account:
     if account_type is None:
         raise _missing("Account.account_type")
     return trading.Account(
-        account_id=message.account_id,
-        account_name=message.account_name,
-        account_type=account_type,
+        message.account_id,
+        message.account_name,
+        account_type,
     )
 
 
@@ -445,15 +445,15 @@ def account_to_proto(value: trading.Account) -> bp.Account:
 def balance_from_proto(message: bp.Balance) -> trading.Balance:
     """Proto ``Balance`` -> ``Balance``. Raises ServerError for a missing required value."""
     return trading.Balance(
-        account_id=message.account_id,
-        cash=decimal_from_proto(message.cash, "Balance.cash"),
-        buying_power=decimal_from_proto(message.buying_power, "Balance.buying_power"),
-        market_value=decimal_from_proto(message.market_value, "Balance.market_value"),
-        total_equity=decimal_from_proto(message.total_equity, "Balance.total_equity"),
-        unrealized_pnl=decimal_from_proto(message.unrealized_pnl, "Balance.unrealized_pnl"),
-        realized_pnl=decimal_from_proto(message.realized_pnl, "Balance.realized_pnl"),
-        time=timestamp_from_proto(message.time, "Balance.time"),
-        currency=message.currency,
+        message.account_id,
+        decimal_from_proto(message.cash, "Balance.cash"),
+        decimal_from_proto(message.buying_power, "Balance.buying_power"),
+        decimal_from_proto(message.market_value, "Balance.market_value"),
+        decimal_from_proto(message.total_equity, "Balance.total_equity"),
+        decimal_from_proto(message.unrealized_pnl, "Balance.unrealized_pnl"),
+        decimal_from_proto(message.realized_pnl, "Balance.realized_pnl"),
+        timestamp_from_proto(message.time, "Balance.time"),
+        message.currency,
     )
 
 
@@ -475,15 +475,15 @@ def balance_to_proto(value: trading.Balance) -> bp.Balance:
 def position_from_proto(message: bp.Position) -> trading.Position:
     """Proto ``Position`` -> ``Position``. Raises ServerError for a missing required value."""
     return trading.Position(
-        account_id=message.account_id,
-        symbol=message.symbol,
-        symbol_name=message.symbol_name,
-        quantity=message.quantity,
-        sellable_quantity=message.sellable_quantity,
-        average_price=decimal_from_proto(message.average_price, "Position.average_price"),
-        last_price=decimal_from_proto(message.last_price, "Position.last_price"),
-        market_value=decimal_from_proto(message.market_value, "Position.market_value"),
-        unrealized_pnl=decimal_from_proto(message.unrealized_pnl, "Position.unrealized_pnl"),
+        message.account_id,
+        message.symbol,
+        message.symbol_name,
+        message.quantity,
+        message.sellable_quantity,
+        decimal_from_proto(message.average_price, "Position.average_price"),
+        decimal_from_proto(message.last_price, "Position.last_price"),
+        decimal_from_proto(message.market_value, "Position.market_value"),
+        decimal_from_proto(message.unrealized_pnl, "Position.unrealized_pnl"),
     )
 
 
@@ -517,24 +517,24 @@ def order_from_proto(message: bp.Order) -> trading.Order:
     if status is None:
         raise _missing("Order.status")
     return trading.Order(
-        order_id=message.order_id,
-        client_order_id=message.client_order_id,
-        account_id=message.account_id,
-        symbol=message.symbol,
-        side=side,
-        order_type=order_type,
-        time_in_force=time_in_force,
-        quantity=message.quantity,
-        price=decimal_from_proto(message.price, "Order.price") if message.price is not None else None,
-        status=status,
-        filled_quantity=message.filled_quantity,
-        average_fill_price=decimal_from_proto(message.average_fill_price, "Order.average_fill_price") if message.average_fill_price is not None else None,
-        commission=decimal_from_proto(message.commission, "Order.commission"),
-        tax=decimal_from_proto(message.tax, "Order.tax"),
-        reject_code=message.reject_code,
-        reject_reason=message.reject_reason,
-        created_time=timestamp_from_proto(message.created_time, "Order.created_time"),
-        updated_time=timestamp_from_proto(message.updated_time, "Order.updated_time"),
+        message.order_id,
+        message.client_order_id,
+        message.account_id,
+        message.symbol,
+        side,
+        order_type,
+        time_in_force,
+        message.quantity,
+        decimal_from_proto(message.price, "Order.price") if message.price is not None else None,
+        status,
+        message.filled_quantity,
+        decimal_from_proto(message.average_fill_price, "Order.average_fill_price") if message.average_fill_price is not None else None,
+        decimal_from_proto(message.commission, "Order.commission"),
+        decimal_from_proto(message.tax, "Order.tax"),
+        message.reject_code,
+        message.reject_reason,
+        timestamp_from_proto(message.created_time, "Order.created_time"),
+        timestamp_from_proto(message.updated_time, "Order.updated_time"),
     )
 
 
@@ -574,14 +574,14 @@ def order_request_from_proto(message: bp.PlaceOrderRequest) -> trading.OrderRequ
     if time_in_force is None:
         raise _missing("PlaceOrderRequest.time_in_force")
     return trading.OrderRequest(
-        account_id=message.account_id,
-        client_order_id=message.client_order_id,
-        symbol=message.symbol,
-        side=side,
-        order_type=order_type,
-        time_in_force=time_in_force,
-        quantity=message.quantity,
-        price=decimal_from_proto(message.price, "PlaceOrderRequest.price") if message.price is not None else None,
+        message.account_id,
+        message.symbol,
+        side,
+        message.quantity,
+        order_type,
+        decimal_from_proto(message.price, "PlaceOrderRequest.price") if message.price is not None else None,
+        time_in_force,
+        message.client_order_id,
     )
 
 
@@ -589,21 +589,21 @@ def order_request_to_proto(value: trading.OrderRequest) -> bp.PlaceOrderRequest:
     """``OrderRequest`` -> proto ``PlaceOrderRequest``."""
     return bp.PlaceOrderRequest(
         account_id=value.account_id,
-        client_order_id=value.client_order_id,
         symbol=value.symbol,
         side=side_to_proto(value.side),
-        order_type=order_type_to_proto(value.order_type),
-        time_in_force=time_in_force_to_proto(value.time_in_force),
         quantity=value.quantity,
+        order_type=order_type_to_proto(value.order_type),
         price=decimal_to_proto(value.price) if value.price is not None else None,
+        time_in_force=time_in_force_to_proto(value.time_in_force),
+        client_order_id=value.client_order_id,
     )
 
 
 def order_result_from_proto(message: bp.PlaceOrderResponse) -> trading.OrderResult:
     """Proto ``PlaceOrderResponse`` -> ``OrderResult``. Raises ServerError for a missing required value."""
     return trading.OrderResult(
-        order=order_from_proto(_present(message.order, "PlaceOrderResponse.order")),
-        duplicate=message.duplicate,
+        order_from_proto(_present(message.order, "PlaceOrderResponse.order")),
+        message.duplicate,
     )
 
 
@@ -630,17 +630,17 @@ def clock_state_from_proto(message: bp.ClockState) -> simulation.ClockState:
     if last_day is None:
         raise _missing("ClockState.last_day")
     return simulation.ClockState(
-        now=timestamp_from_proto(message.now, "ClockState.now"),
-        trading_day=trading_day,
-        phase=phase,
-        speed=message.speed,
-        paused=message.paused,
-        ended=message.ended,
-        first_day=first_day,
-        last_day=last_day,
-        day_number=message.day_number,
-        day_count=message.day_count,
-        step=message.step,
+        timestamp_from_proto(message.now, "ClockState.now"),
+        trading_day,
+        phase,
+        message.speed,
+        message.paused,
+        message.ended,
+        first_day,
+        last_day,
+        message.day_number,
+        message.day_count,
+        message.step,
     )
 
 

@@ -325,14 +325,14 @@ def symbol_from_proto(message: market_data_pb2.Symbol) -> market_data.Symbol:
     if security_type is None:
         raise _missing("Symbol.security_type")
     return market_data.Symbol(
-        code=message.code,
-        name=message.name,
-        market=market,
-        security_type=security_type,
-        sector=message.sector,
-        listed_date=date_from_proto(message.listed_date),
-        board_lot=message.board_lot,
-        without_prices=message.without_prices,
+        message.code,
+        message.name,
+        market,
+        security_type,
+        message.sector,
+        date_from_proto(message.listed_date),
+        message.board_lot,
+        message.without_prices,
     )
 
 
@@ -353,12 +353,12 @@ def symbol_to_proto(value: market_data.Symbol) -> market_data_pb2.Symbol:
 def candle_from_proto(message: market_data_pb2.Candle) -> market_data.Candle:
     """Proto ``Candle`` -> ``Candle``. Raises ServerError for a missing required value."""
     return market_data.Candle(
-        time=timestamp_from_proto(message.time, "Candle.time"),
-        open=_decimal(message.open.value or _absent("Candle.open")),
-        high=_decimal(message.high.value or _absent("Candle.high")),
-        low=_decimal(message.low.value or _absent("Candle.low")),
-        close=_decimal(message.close.value or _absent("Candle.close")),
-        volume=message.volume,
+        timestamp_from_proto(message.time, "Candle.time"),
+        _decimal(message.open.value or _absent("Candle.open")),
+        _decimal(message.high.value or _absent("Candle.high")),
+        _decimal(message.low.value or _absent("Candle.low")),
+        _decimal(message.close.value or _absent("Candle.close")),
+        message.volume,
     )
 
 
@@ -377,20 +377,20 @@ def candle_to_proto(value: market_data.Candle) -> market_data_pb2.Candle:
 def quote_from_proto(message: market_data_pb2.Quote) -> market_data.Quote:
     """Proto ``Quote`` -> ``Quote``. Raises ServerError for a missing required value."""
     return market_data.Quote(
-        symbol=message.symbol,
-        time=timestamp_from_proto(message.time, "Quote.time"),
-        price=_decimal(message.price.value or _absent("Quote.price")),
-        open=_decimal(message.open.value or _absent("Quote.open")),
-        high=_decimal(message.high.value or _absent("Quote.high")),
-        low=_decimal(message.low.value or _absent("Quote.low")),
-        previous_close=_decimal(message.previous_close.value or _absent("Quote.previous_close")),
-        upper_limit=_decimal(message.upper_limit.value or _absent("Quote.upper_limit")),
-        lower_limit=_decimal(message.lower_limit.value or _absent("Quote.lower_limit")),
-        bid=_decimal(message.bid.value or _absent("Quote.bid")),
-        ask=_decimal(message.ask.value or _absent("Quote.ask")),
-        bid_size=message.bid_size,
-        ask_size=message.ask_size,
-        volume=message.volume,
+        message.symbol,
+        timestamp_from_proto(message.time, "Quote.time"),
+        _decimal(message.price.value or _absent("Quote.price")),
+        _decimal(message.open.value or _absent("Quote.open")),
+        _decimal(message.high.value or _absent("Quote.high")),
+        _decimal(message.low.value or _absent("Quote.low")),
+        _decimal(message.previous_close.value or _absent("Quote.previous_close")),
+        _decimal(message.upper_limit.value or _absent("Quote.upper_limit")),
+        _decimal(message.lower_limit.value or _absent("Quote.lower_limit")),
+        _decimal(message.bid.value or _absent("Quote.bid")),
+        _decimal(message.ask.value or _absent("Quote.ask")),
+        message.bid_size,
+        message.ask_size,
+        message.volume,
     )
 
 
@@ -420,9 +420,9 @@ def account_from_proto(message: trading_pb2.Account) -> trading.Account:
     if account_type is None:
         raise _missing("Account.account_type")
     return trading.Account(
-        account_id=message.account_id,
-        account_name=message.account_name,
-        account_type=account_type,
+        message.account_id,
+        message.account_name,
+        account_type,
     )
 
 
@@ -438,15 +438,15 @@ def account_to_proto(value: trading.Account) -> trading_pb2.Account:
 def balance_from_proto(message: trading_pb2.Balance) -> trading.Balance:
     """Proto ``Balance`` -> ``Balance``. Raises ServerError for a missing required value."""
     return trading.Balance(
-        account_id=message.account_id,
-        cash=_decimal(message.cash.value or _absent("Balance.cash")),
-        buying_power=_decimal(message.buying_power.value or _absent("Balance.buying_power")),
-        market_value=_decimal(message.market_value.value or _absent("Balance.market_value")),
-        total_equity=_decimal(message.total_equity.value or _absent("Balance.total_equity")),
-        unrealized_pnl=_decimal(message.unrealized_pnl.value or _absent("Balance.unrealized_pnl")),
-        realized_pnl=_decimal(message.realized_pnl.value or _absent("Balance.realized_pnl")),
-        time=timestamp_from_proto(message.time, "Balance.time"),
-        currency=message.currency,
+        message.account_id,
+        _decimal(message.cash.value or _absent("Balance.cash")),
+        _decimal(message.buying_power.value or _absent("Balance.buying_power")),
+        _decimal(message.market_value.value or _absent("Balance.market_value")),
+        _decimal(message.total_equity.value or _absent("Balance.total_equity")),
+        _decimal(message.unrealized_pnl.value or _absent("Balance.unrealized_pnl")),
+        _decimal(message.realized_pnl.value or _absent("Balance.realized_pnl")),
+        timestamp_from_proto(message.time, "Balance.time"),
+        message.currency,
     )
 
 
@@ -468,15 +468,15 @@ def balance_to_proto(value: trading.Balance) -> trading_pb2.Balance:
 def position_from_proto(message: trading_pb2.Position) -> trading.Position:
     """Proto ``Position`` -> ``Position``. Raises ServerError for a missing required value."""
     return trading.Position(
-        account_id=message.account_id,
-        symbol=message.symbol,
-        symbol_name=message.symbol_name,
-        quantity=message.quantity,
-        sellable_quantity=message.sellable_quantity,
-        average_price=_decimal(message.average_price.value or _absent("Position.average_price")),
-        last_price=_decimal(message.last_price.value or _absent("Position.last_price")),
-        market_value=_decimal(message.market_value.value or _absent("Position.market_value")),
-        unrealized_pnl=_decimal(message.unrealized_pnl.value or _absent("Position.unrealized_pnl")),
+        message.account_id,
+        message.symbol,
+        message.symbol_name,
+        message.quantity,
+        message.sellable_quantity,
+        _decimal(message.average_price.value or _absent("Position.average_price")),
+        _decimal(message.last_price.value or _absent("Position.last_price")),
+        _decimal(message.market_value.value or _absent("Position.market_value")),
+        _decimal(message.unrealized_pnl.value or _absent("Position.unrealized_pnl")),
     )
 
 
@@ -510,24 +510,24 @@ def order_from_proto(message: trading_pb2.Order) -> trading.Order:
     if status is None:
         raise _missing("Order.status")
     return trading.Order(
-        order_id=message.order_id,
-        client_order_id=message.client_order_id,
-        account_id=message.account_id,
-        symbol=message.symbol,
-        side=side,
-        order_type=order_type,
-        time_in_force=time_in_force,
-        quantity=message.quantity,
-        price=_decimal(message.price.value or _absent("Order.price")) if message.HasField("price") else None,
-        status=status,
-        filled_quantity=message.filled_quantity,
-        average_fill_price=_decimal(message.average_fill_price.value or _absent("Order.average_fill_price")) if message.HasField("average_fill_price") else None,
-        commission=_decimal(message.commission.value or _absent("Order.commission")),
-        tax=_decimal(message.tax.value or _absent("Order.tax")),
-        reject_code=message.reject_code,
-        reject_reason=message.reject_reason,
-        created_time=timestamp_from_proto(message.created_time, "Order.created_time"),
-        updated_time=timestamp_from_proto(message.updated_time, "Order.updated_time"),
+        message.order_id,
+        message.client_order_id,
+        message.account_id,
+        message.symbol,
+        side,
+        order_type,
+        time_in_force,
+        message.quantity,
+        _decimal(message.price.value or _absent("Order.price")) if message.HasField("price") else None,
+        status,
+        message.filled_quantity,
+        _decimal(message.average_fill_price.value or _absent("Order.average_fill_price")) if message.HasField("average_fill_price") else None,
+        _decimal(message.commission.value or _absent("Order.commission")),
+        _decimal(message.tax.value or _absent("Order.tax")),
+        message.reject_code,
+        message.reject_reason,
+        timestamp_from_proto(message.created_time, "Order.created_time"),
+        timestamp_from_proto(message.updated_time, "Order.updated_time"),
     )
 
 
@@ -567,14 +567,14 @@ def order_request_from_proto(message: trading_pb2.PlaceOrderRequest) -> trading.
     if time_in_force is None:
         raise _missing("PlaceOrderRequest.time_in_force")
     return trading.OrderRequest(
-        account_id=message.account_id,
-        client_order_id=message.client_order_id,
-        symbol=message.symbol,
-        side=side,
-        order_type=order_type,
-        time_in_force=time_in_force,
-        quantity=message.quantity,
-        price=_decimal(message.price.value or _absent("PlaceOrderRequest.price")) if message.HasField("price") else None,
+        message.account_id,
+        message.symbol,
+        side,
+        message.quantity,
+        order_type,
+        _decimal(message.price.value or _absent("PlaceOrderRequest.price")) if message.HasField("price") else None,
+        time_in_force,
+        message.client_order_id,
     )
 
 
@@ -582,21 +582,21 @@ def order_request_to_proto(value: trading.OrderRequest) -> trading_pb2.PlaceOrde
     """``OrderRequest`` -> proto ``PlaceOrderRequest``."""
     return trading_pb2.PlaceOrderRequest(
         account_id=value.account_id,
-        client_order_id=value.client_order_id,
         symbol=value.symbol,
         side=side_to_proto(value.side),
-        order_type=order_type_to_proto(value.order_type),
-        time_in_force=time_in_force_to_proto(value.time_in_force),
         quantity=value.quantity,
+        order_type=order_type_to_proto(value.order_type),
         price=decimal_to_proto(value.price) if value.price is not None else None,
+        time_in_force=time_in_force_to_proto(value.time_in_force),
+        client_order_id=value.client_order_id,
     )
 
 
 def order_result_from_proto(message: trading_pb2.PlaceOrderResponse) -> trading.OrderResult:
     """Proto ``PlaceOrderResponse`` -> ``OrderResult``. Raises ServerError for a missing required value."""
     return trading.OrderResult(
-        order=order_from_proto(message.order),
-        duplicate=message.duplicate,
+        order_from_proto(message.order),
+        message.duplicate,
     )
 
 
@@ -623,17 +623,17 @@ def clock_state_from_proto(message: simulator_pb2.ClockState) -> simulation.Cloc
     if last_day is None:
         raise _missing("ClockState.last_day")
     return simulation.ClockState(
-        now=timestamp_from_proto(message.now, "ClockState.now"),
-        trading_day=trading_day,
-        phase=phase,
-        speed=message.speed,
-        paused=message.paused,
-        ended=message.ended,
-        first_day=first_day,
-        last_day=last_day,
-        day_number=message.day_number,
-        day_count=message.day_count,
-        step=message.step,
+        timestamp_from_proto(message.now, "ClockState.now"),
+        trading_day,
+        phase,
+        message.speed,
+        message.paused,
+        message.ended,
+        first_day,
+        last_day,
+        message.day_number,
+        message.day_count,
+        message.step,
     )
 
 
