@@ -200,11 +200,12 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         """The order journal (``config.order_journal``), or None."""
         return self._journal
 
-    async def _cached(self, read: Callable[[OfflineCache], T | None]) -> T | None:
-        """What the offline cache holds for ``read``, while the server is known to be down."""
-        if self._cache is None or self._state.status not in (ConnectionStatus.ERROR, ConnectionStatus.CONNECTING):
-            return None
-        return await self._cache_read(read)
+    @property
+    def _offline(self) -> bool:
+        """Reads are served from the offline cache: one is configured and the server is known to
+        be down. Tested before reading (``if self._offline and (hit := ...)``), so the common live
+        call creates no closure and no coroutine for a cache read it does not make."""
+        return self._cache is not None and self._state.status in (ConnectionStatus.ERROR, ConnectionStatus.CONNECTING)
 
     async def _cache_read(self, read: Callable[[OfflineCache], T | None]) -> T | None:
         assert self._cache is not None
@@ -361,7 +362,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
     # -- market data ---------------------------------------------------------------------------
 
     async def get_accounts(self) -> ResultList[Account]:
-        if (cached := await self._cached(lambda c: c.accounts())) is not None:
+        if self._offline and (cached := await self._cache_read(lambda c: c.accounts())) is not None:
             return cached
         try:
             response = await (await self._tr()).list_accounts(trading_pb2.ListAccountsRequest())
@@ -374,7 +375,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_symbols(self, query: str = "", market: Market | None = None) -> ResultList[Symbol]:
         request = _requests.list_symbols(query, market)
-        if (cached := await self._cached(lambda c: c.symbols(query, market))) is not None:
+        if self._offline and (cached := await self._cache_read(lambda c: c.symbols(query, market))) is not None:
             return cached
         try:
             response = await (await self._md()).list_symbols(request)
@@ -387,7 +388,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_symbol(self, code: str) -> Symbol:
         request = market_data_pb2.GetSymbolRequest(code=normalize_symbol(code))
-        if (cached := await self._cached(lambda c: c.symbol(request.code))) is not None:
+        if self._offline and (cached := await self._cache_read(lambda c: c.symbol(request.code))) is not None:
             return cached[0]
         try:
             symbol = m.symbol_from_proto(await (await self._md()).get_symbol(request))
@@ -423,7 +424,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
         def cached(c: OfflineCache) -> tuple[PackedCandles, datetime] | None:
             return c.candles(code, timeframe, query.start, query.end)
 
-        if (hit := await self._cached(cached)) is not None:
+        if self._offline and (hit := await self._cache_read(cached)) is not None:
             return code, *hit
         try:
             return code, await self._candle_pages(query, request), None
@@ -481,7 +482,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_quote(self, symbol: str) -> Quote:
         request = market_data_pb2.GetQuoteRequest(symbol=normalize_symbol(symbol))
-        if (cached := await self._cached(lambda c: c.quote(request.symbol))) is not None:
+        if self._offline and (cached := await self._cache_read(lambda c: c.quote(request.symbol))) is not None:
             return cached
         try:
             quote = m.quote_from_proto(await (await self._md()).get_quote(request))
@@ -499,7 +500,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_balance(self, account_id: str | None = None) -> Balance:
         request = trading_pb2.GetBalanceRequest(account_id=await self._account(account_id))
-        if (cached := await self._cached(lambda c: c.balance(request.account_id))) is not None:
+        if self._offline and (cached := await self._cache_read(lambda c: c.balance(request.account_id))) is not None:
             return cached
         try:
             balance = m.balance_from_proto(await (await self._tr()).get_balance(request))
@@ -511,7 +512,7 @@ class AsyncGrpcBrokerGateway(IAsyncBrokerGateway):
 
     async def get_positions(self, account_id: str | None = None) -> ResultList[Position]:
         request = trading_pb2.GetPositionsRequest(account_id=await self._account(account_id))
-        if (cached := await self._cached(lambda c: c.positions(request.account_id))) is not None:
+        if self._offline and (cached := await self._cache_read(lambda c: c.positions(request.account_id))) is not None:
             return cached
         try:
             response = await (await self._tr()).get_positions(request)

@@ -192,11 +192,12 @@ class GrpcBrokerGateway(IBrokerGateway):
         """The order journal (``config.order_journal``), or None."""
         return self._journal
 
-    def _cached(self, read: Callable[[OfflineCache], T | None]) -> T | None:
-        """What the offline cache holds for ``read``, while the server is known to be down."""
-        if self._cache is None or self._state.status not in (ConnectionStatus.ERROR, ConnectionStatus.CONNECTING):
-            return None
-        return self._cache_read(read)
+    @property
+    def _offline(self) -> bool:
+        """Reads are served from the offline cache: one is configured and the server is known to
+        be down. Tested before reading (``if self._offline and (hit := ...)``), so the common live
+        call creates no closure for a cache read it does not make."""
+        return self._cache is not None and self._state.status in (ConnectionStatus.ERROR, ConnectionStatus.CONNECTING)
 
     def _cache_read(self, read: Callable[[OfflineCache], T | None]) -> T | None:
         assert self._cache is not None
@@ -333,7 +334,7 @@ class GrpcBrokerGateway(IBrokerGateway):
     # -- market data ---------------------------------------------------------------------------
 
     def get_accounts(self) -> ResultList[Account]:
-        if (cached := self._cached(lambda c: c.accounts())) is not None:
+        if self._offline and (cached := self._cache_read(lambda c: c.accounts())) is not None:
             return cached
         try:
             response = (self._tr()).list_accounts(trading_pb2.ListAccountsRequest())
@@ -346,7 +347,7 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def get_symbols(self, query: str = "", market: Market | None = None) -> ResultList[Symbol]:
         request = _requests.list_symbols(query, market)
-        if (cached := self._cached(lambda c: c.symbols(query, market))) is not None:
+        if self._offline and (cached := self._cache_read(lambda c: c.symbols(query, market))) is not None:
             return cached
         try:
             response = (self._md()).list_symbols(request)
@@ -359,7 +360,7 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def get_symbol(self, code: str) -> Symbol:
         request = market_data_pb2.GetSymbolRequest(code=normalize_symbol(code))
-        if (cached := self._cached(lambda c: c.symbol(request.code))) is not None:
+        if self._offline and (cached := self._cache_read(lambda c: c.symbol(request.code))) is not None:
             return cached[0]
         try:
             symbol = m.symbol_from_proto((self._md()).get_symbol(request))
@@ -392,7 +393,7 @@ class GrpcBrokerGateway(IBrokerGateway):
         def cached(c: OfflineCache) -> tuple[PackedCandles, datetime] | None:
             return c.candles(code, timeframe, query.start, query.end)
 
-        if (hit := self._cached(cached)) is not None:
+        if self._offline and (hit := self._cache_read(cached)) is not None:
             return code, *hit
         try:
             return code, self._candle_pages(query, request), None
@@ -448,7 +449,7 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def get_quote(self, symbol: str) -> Quote:
         request = market_data_pb2.GetQuoteRequest(symbol=normalize_symbol(symbol))
-        if (cached := self._cached(lambda c: c.quote(request.symbol))) is not None:
+        if self._offline and (cached := self._cache_read(lambda c: c.quote(request.symbol))) is not None:
             return cached
         try:
             quote = m.quote_from_proto((self._md()).get_quote(request))
@@ -467,7 +468,7 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def get_balance(self, account_id: str | None = None) -> Balance:
         request = trading_pb2.GetBalanceRequest(account_id=self._account(account_id))
-        if (cached := self._cached(lambda c: c.balance(request.account_id))) is not None:
+        if self._offline and (cached := self._cache_read(lambda c: c.balance(request.account_id))) is not None:
             return cached
         try:
             balance = m.balance_from_proto((self._tr()).get_balance(request))
@@ -479,7 +480,7 @@ class GrpcBrokerGateway(IBrokerGateway):
 
     def get_positions(self, account_id: str | None = None) -> ResultList[Position]:
         request = trading_pb2.GetPositionsRequest(account_id=self._account(account_id))
-        if (cached := self._cached(lambda c: c.positions(request.account_id))) is not None:
+        if self._offline and (cached := self._cache_read(lambda c: c.positions(request.account_id))) is not None:
             return cached
         try:
             response = (self._tr()).get_positions(request)
