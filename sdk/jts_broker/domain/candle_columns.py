@@ -15,6 +15,7 @@ numpy and pandas are imported only when those are built: the rest of the SDK run
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -140,6 +141,9 @@ class PackedCandles:
 EMPTY = PackedCandles((), 0, (), (), (), (), ())
 
 
+_FIELD = [operator.itemgetter(i) for i in range(len(BarInts._fields))]
+
+
 def pack(bars: Sequence[BarInts]) -> PackedCandles:
     """Bars (from :func:`bar_ints`) as columns at the smallest price scale exact for all of them.
 
@@ -148,7 +152,10 @@ def pack(bars: Sequence[BarInts]) -> PackedCandles:
     """
     if not bars:
         return EMPTY
-    times, places, *prices, volumes = zip(*bars, strict=True)
+    # One pass per column, not zip(*bars): transposing with zip makes an iterator per bar, 100,000
+    # tracked objects for 100,000 bars, and the collections they set off were half of a server's
+    # 100,000-candle answer (51 -> 22 ms, issue 12).
+    times, places, *prices, volumes = (list(map(_FIELD[i], bars)) for i in range(len(BarInts._fields)))
     scale = max(places)
     o, h, low, c = rescale(prices, places, scale)
     return PackedCandles(times, scale, o, h, low, c, volumes)
