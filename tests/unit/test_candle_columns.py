@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from jts_broker import MockBrokerGateway, Timeframe
 from jts_broker.contract._generated.pb import market_data_pb2
 from jts_broker.contract.columns import packed_from_proto, packed_to_proto
-from jts_broker.domain.candle_columns import CandleColumns, PackedCandles, bar_ints, merge, need, pack_candles, unpack
+from jts_broker.domain.candle_columns import CandleColumns, PackedCandles, bar_ints, merge, need, pack_candles, transpose, unpack
 from jts_broker.domain.errors import ConfigurationError, ServerError
 from jts_broker.domain.market_data import Candle
 from jts_broker.domain.timeutil import KST
@@ -91,6 +91,11 @@ def test_pages_merged_equal_the_whole_answer(candles, page):
     pages = [wire(pack_candles(candles[i:i + page])) for i in range(0, len(candles), page)] or [wire(pack_candles([]))]
     assert unpack(merge(pages)) == candles
     assert merge(pages).price_scale == pack_candles(candles).price_scale
+
+
+@given(st.lists(st.tuples(st.integers(), st.integers(), st.integers()), max_size=50))
+def test_transpose_gives_each_column_in_row_order(rows):
+    assert transpose(rows, 3) == [[row[j] for row in rows] for j in range(3)]
 
 
 def test_a_whole_number_written_with_decimals_needs_no_places():

@@ -35,7 +35,7 @@ from google.protobuf.message import DecodeError
 
 from jts_broker.contract._generated import mappers as m
 from jts_broker.contract._generated.pb import market_data_pb2, trading_pb2
-from jts_broker.domain.candle_columns import EMPTY, PackedCandles, rescale
+from jts_broker.domain.candle_columns import EMPTY, PackedCandles, rescale, transpose
 from jts_broker.domain.enums import Market, Timeframe
 from jts_broker.domain.errors import ConfigurationError
 from jts_broker.domain.market_data import Quote, Symbol
@@ -347,7 +347,7 @@ class OfflineCache:
                                       (*key, lo, hi)).fetchall()
         if not rows:
             return EMPTY, _when(min(span[2] for span in spans))
-        times, scales, *prices, volumes, stored = zip(*rows, strict=True)
+        times, scales, *prices, volumes, stored = transpose(rows, 8)  # the eight columns selected
         scale = max(scales)
         # Bars stored from answers of different scales are brought to the largest, exactly.
         o, h, low, c = rescale(prices, scales, scale) if scale != min(scales) else prices

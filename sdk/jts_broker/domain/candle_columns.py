@@ -141,7 +141,12 @@ class PackedCandles:
 EMPTY = PackedCandles((), 0, (), (), (), (), ())
 
 
-_FIELD = [operator.itemgetter(i) for i in range(len(BarInts._fields))]
+def transpose(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """The ``width`` columns of ``rows`` (each row ``width`` long): column j holds entry j of every
+    row, in order. One pass per column rather than ``zip(*rows)``: zip makes an iterator per row,
+    100,000 GC-tracked objects for 100,000 bars, and the collections they set off were half of a
+    server's 100,000-candle answer (51 -> 22 ms, issue 12)."""
+    return [list(map(operator.itemgetter(j), rows)) for j in range(width)]
 
 
 def pack(bars: Sequence[BarInts]) -> PackedCandles:
@@ -152,10 +157,7 @@ def pack(bars: Sequence[BarInts]) -> PackedCandles:
     """
     if not bars:
         return EMPTY
-    # One pass per column, not zip(*bars): transposing with zip makes an iterator per bar, 100,000
-    # tracked objects for 100,000 bars, and the collections they set off were half of a server's
-    # 100,000-candle answer (51 -> 22 ms, issue 12).
-    times, places, *prices, volumes = (list(map(_FIELD[i], bars)) for i in range(len(BarInts._fields)))
+    times, places, *prices, volumes = transpose(bars, len(BarInts._fields))
     scale = max(places)
     o, h, low, c = rescale(prices, places, scale)
     return PackedCandles(times, scale, o, h, low, c, volumes)
