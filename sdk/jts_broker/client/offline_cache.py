@@ -347,7 +347,7 @@ class OfflineCache:
                                       (*key, lo, hi)).fetchall()
         if not rows:
             return EMPTY, _when(min(span[2] for span in spans))
-        times, scales, *prices, volumes, stored = transpose(rows, 8)  # the eight columns selected
+        times, scales, *prices, volumes, stored = transpose(rows, len(rows[0]))
         scale = max(scales)
         # Bars stored from answers of different scales are brought to the largest, exactly.
         o, h, low, c = rescale(prices, scales, scale) if scale != min(scales) else prices

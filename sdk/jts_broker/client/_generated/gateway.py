@@ -195,8 +195,8 @@ class GrpcBrokerGateway(IBrokerGateway):
     @property
     def _offline(self) -> bool:
         """Reads are served from the offline cache: one is configured and the server is known to
-        be down. Tested before reading (``if self._offline and (hit := ...)``), so the common live
-        call creates no closure for a cache read it does not make."""
+        be down. Tested before reading (``if self._offline and (hit := ...)``), so a live call
+        spends nothing on a cache read it does not make."""
         return self._cache is not None and self._state.status in (ConnectionStatus.ERROR, ConnectionStatus.CONNECTING)
 
     def _cache_read(self, read: Callable[[OfflineCache], T | None]) -> T | None:
