@@ -36,7 +36,8 @@ from jts_broker.domain.timeutil import start_of_day
 
 ROUNDS = 7
 ASYNC_SECONDS = 2.0
-ASYNC_ROUNDS = 5  # calls/s of one 2-s round ranged 0.82-1.07x between runs on 2 cores: more rounds, a steadier median
+ASYNC_ROUNDS = 9  # one round's gateway/raw calls/s at 8 tasks ranged 0.78-1.17x within a run on 2 cores (0.68-1.41x
+# at 64): with 5 rounds, the median at 8 tasks ranged 0.81-1.07x between runs. A round's figures are in the table.
 UNARY_ROUNDS = 20  # of 200 calls each way
 
 
@@ -83,7 +84,8 @@ async def _throughput(call: Callable[[], object], tasks: int) -> tuple[float, fl
 
 
 async def _async_rates(target: str, code: str) -> dict[int, dict[str, float]]:
-    """{tasks: {gw, raw (calls/s), gw_cpu_us, raw_cpu_us (client CPU per call)}}, interleaved rounds, medians.
+    """{tasks: {gw, raw (calls/s), gw_cpu_us, raw_cpu_us (client CPU per call): medians of interleaved rounds;
+    round_min, round_max: the lowest and highest gateway/raw calls/s of one round}}.
     Both sides use one channel with the gateway's channel options."""
     out: dict[int, dict[str, float]] = {}
     config = BrokerConfig.from_target(target, rate_limit=RateLimit(1_000_000))
@@ -98,8 +100,10 @@ async def _async_rates(target: str, code: str) -> dict[int, dict[str, float]]:
                         raw.append(await _throughput(lambda: stub.GetQuote(request), tasks))
                     else:
                         gw.append(await _throughput(lambda: gateway.get_quote(code), tasks))
+            pairs = [g[0] / r[0] for g, r in zip(gw, raw, strict=True)]  # each round's two ways, run back to back
             out[tasks] = {"gw": statistics.median(g[0] for g in gw), "raw": statistics.median(r[0] for r in raw),
-                          "gw_cpu_us": statistics.median(g[1] for g in gw), "raw_cpu_us": statistics.median(r[1] for r in raw)}
+                          "gw_cpu_us": statistics.median(g[1] for g in gw), "raw_cpu_us": statistics.median(r[1] for r in raw),
+                          "round_min": min(pairs), "round_max": max(pairs)}
     return out
 
 

@@ -279,6 +279,8 @@ def main() -> None:
         "candle_columns_10k_cpu_ms": round(oop["columns_cpu_ms"], 2),
         "aio8_gateway_calls_s": round(aio[8]["gw"]), "aio8_raw_calls_s": round(aio[8]["raw"]),
         "aio64_gateway_calls_s": round(aio[64]["gw"]), "aio64_raw_calls_s": round(aio[64]["raw"]),
+        "aio8_round_ratio_min": round(aio[8]["round_min"], 3), "aio8_round_ratio_max": round(aio[8]["round_max"], 3),
+        "aio64_round_ratio_min": round(aio[64]["round_min"], 3), "aio64_round_ratio_max": round(aio[64]["round_max"], 3),
         "aio8_gateway_cpu_us": round(aio[8]["gw_cpu_us"], 1), "aio8_raw_cpu_us": round(aio[8]["raw_cpu_us"], 1),
         # the simulator in this process (the old figures): server work inside both timings
         "in_process_candles_10k_ratio": round(candles_gw / candles_raw, 3),
@@ -303,7 +305,7 @@ def main() -> None:
           f"{result['candle_columns_10k_cpu_ratio']:>8.2f}")
     for tasks in (8, 64):
         print(f"{f'get_quote, {tasks} asyncio tasks (calls/s)':<44}{aio[tasks]['gw']:>12.0f}{aio[tasks]['raw']:>12.0f}"
-              f"{result[f'aio{tasks}_throughput_ratio']:>8.2f}")
+              f"{result[f'aio{tasks}_throughput_ratio']:>8.2f}  (one round: {aio[tasks]['round_min']:.2f}-{aio[tasks]['round_max']:.2f})")
         print(f"{f'get_quote, {tasks} asyncio tasks (client CPU us/call)':<44}{aio[tasks]['gw_cpu_us']:>12.1f}{aio[tasks]['raw_cpu_us']:>12.1f}"
               f"{result[f'aio{tasks}_client_cpu_ratio']:>8.2f}")
     print()
