@@ -94,6 +94,9 @@ class _SyncStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._loop.is_running():  # from another thread (a test's watchdog) while __next__ waits on the loop
+            asyncio.run_coroutine_threadsafe(self._stream.aclose(), self._loop).result(timeout=10)
+            return
         self._loop.run_until_complete(self._stream.aclose())
 
 
