@@ -5,7 +5,8 @@ For each measure: wall time and this (client) process's CPU time, gateway vs raw
 rounds, medians. (a) 10,000 daily candles: ``GrpcBrokerGateway.get_candles`` and
 ``get_candle_columns`` vs a raw stub call decoding rows with upb and reading every field; (b)
 ``get_quote`` p50; (c) calls/s and client CPU per call of 8 and 64 asyncio tasks through
-``AsyncGrpcBrokerGateway`` vs raw ``grpc.aio`` stubs on one channel; (d) 1k/10k/100k one-minute
+``AsyncGrpcBrokerGateway`` vs raw ``grpc.aio`` stubs on one channel, and, as a labelled extra, 8 tasks
+with this process on CPU 0 and the server on CPU 1; (d) 1k/10k/100k one-minute
 candles, each way in a client process of its own (bench/scale.py); (e) the server's capacity
 against a do-nothing servicer (bench/capacity.py).
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from capacity import capacity_bench  # bench/ is the script's folder
-from processes import free_port, serving
+from processes import free_port, serving, split_cores
 from scale import scale_bench
 
 from jts_broker import AsyncGrpcBrokerGateway, BrokerConfig, GrpcBrokerGateway, RateLimit, Timeframe
@@ -39,6 +40,7 @@ ASYNC_SECONDS = 2.0
 ASYNC_ROUNDS = 9  # one round's gateway/raw calls/s at 8 tasks ranged 0.78-1.17x within a run on 2 cores (0.68-1.41x
 # at 64): with 5 rounds, the median at 8 tasks ranged 0.81-1.07x between runs. A round's figures are in the table.
 UNARY_ROUNDS = 20  # of 200 calls each way
+SPLIT_ROUNDS = 5  # of 8 tasks with client and server on cores of their own (their rounds agree within a few per cent)
 
 
 @contextlib.contextmanager
@@ -83,7 +85,7 @@ async def _throughput(call: Callable[[], object], tasks: int) -> tuple[float, fl
     return done / (time.perf_counter() - started), (time.process_time() - cpu) / done * 1e6
 
 
-async def _async_rates(target: str, code: str) -> dict[int, dict[str, float]]:
+async def _async_rates(target: str, code: str, task_counts: tuple[int, ...] = (8, 64), rounds: int = ASYNC_ROUNDS) -> dict[int, dict[str, float]]:
     """{tasks: {gw, raw (calls/s), gw_cpu_us, raw_cpu_us (client CPU per call): medians of interleaved rounds;
     round_min, round_max: the lowest and highest gateway/raw calls/s of one round}}.
     Both sides use one channel with the gateway's channel options."""
@@ -92,9 +94,9 @@ async def _async_rates(target: str, code: str) -> dict[int, dict[str, float]]:
     async with AsyncGrpcBrokerGateway(config) as gateway, open_aio_channel(config) as channel:
         stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
         request = market_data_pb2.GetQuoteRequest(symbol=code)
-        for tasks in (8, 64):
+        for tasks in task_counts:
             gw, raw = [], []
-            for i in range(ASYNC_ROUNDS):  # which goes first alternates: neither always meets the other's leftovers
+            for i in range(rounds):  # which goes first alternates: neither always meets the other's leftovers
                 for way in (("raw", "gw") if i % 2 == 0 else ("gw", "raw")):
                     if way == "raw":
                         raw.append(await _throughput(lambda: stub.GetQuote(request), tasks))
@@ -134,6 +136,11 @@ def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int
         channel.close()
         gateway.close()
         rates = asyncio.run(_async_rates(target, code))
+        # Labelled extra: the same 8 tasks with the server alone on a core of its own. On 2 shared
+        # cores, calls/s follow the client's and the server's CPU per call together, and where the
+        # scheduler puts their threads moves a round by up to a fifth; split, the rounds agree.
+        with split_cores(pid) as split:
+            split_rates = asyncio.run(_async_rates(target, code, (8,), SPLIT_ROUNDS))[8] if split else None
         scale = scale_bench(target, minute_times)
         capacity = capacity_bench((target, pid))
 
@@ -145,5 +152,5 @@ def out_of_process_bench(data_dir: Path, session: date, code: str, expected: int
         "candles_gw_cpu_ms": med("gateway", 1), "candles_raw_cpu_ms": med("raw", 1),
         "columns_ms": med("columns", 0), "columns_cpu_ms": med("columns", 1),
         "unary_gw_ms": statistics.median(unary["gateway"]), "unary_raw_ms": statistics.median(unary["raw"]),
-        "aio": rates, "scale": scale, "capacity": capacity,
+        "aio": rates, "aio8_split": split_rates, "scale": scale, "capacity": capacity,
     }

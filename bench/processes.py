@@ -4,6 +4,7 @@ naming its port once bound, served for the length of a block."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -32,3 +33,29 @@ def serving(process: subprocess.Popen[str], port: int, what: str) -> Iterator[tu
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` (0: this one) on ``cpus``; threads they start inherit it."""
+    for task in os.listdir(f"/proc/{pid or os.getpid()}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(task), cpus)
+
+
+@contextlib.contextmanager
+def split_cores(server_pid: int) -> Iterator[bool]:
+    """For the block, this process on CPU 0 and the server ``server_pid`` on CPU 1, so neither
+    takes the other's core (Linux, 2 CPUs or more: True); else nothing changes (False). Both are
+    back on every CPU afterwards."""
+    every = os.sched_getaffinity(0)
+    if not {0, 1} <= every:
+        yield False
+        return
+    _pin(server_pid, {1})
+    _pin(0, {0})
+    try:
+        yield True
+    finally:
+        _pin(0, every)
+        with contextlib.suppress(FileNotFoundError):  # the server ended
+            _pin(server_pid, every)

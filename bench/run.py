@@ -255,7 +255,7 @@ def main() -> None:
         held = -(-(SIZES[-1] + 1) // BARS_PER_DAY)  # days of one-minute bars for the largest size and one bar more
         minute_days = days[-1 - held:-1]  # before the session: served as held history
         oop = out_of_process_bench(Path(tmp), session, CODE, N_CANDLES, write_minutes(Path(tmp), CODE, minute_days))
-    aio, scale, capacity = oop["aio"], oop["scale"], oop["capacity"]
+    aio, split, scale, capacity = oop["aio"], oop["aio8_split"], oop["scale"], oop["capacity"]
     result = {
         # the simulator in its own process, as a user's server is (the keys kept from before)
         "candles_10k_ratio": round(oop["candles_gw_ms"] / oop["candles_raw_ms"], 3),
@@ -281,6 +281,8 @@ def main() -> None:
         "aio64_gateway_calls_s": round(aio[64]["gw"]), "aio64_raw_calls_s": round(aio[64]["raw"]),
         "aio8_round_ratio_min": round(aio[8]["round_min"], 3), "aio8_round_ratio_max": round(aio[8]["round_max"], 3),
         "aio64_round_ratio_min": round(aio[64]["round_min"], 3), "aio64_round_ratio_max": round(aio[64]["round_max"], 3),
+        **({"aio8_split_cores_throughput_ratio": round(split["gw"] / split["raw"], 3),
+            "aio8_split_cores_client_cpu_ratio": round(split["gw_cpu_us"] / split["raw_cpu_us"], 3)} if split else {}),
         "aio8_gateway_cpu_us": round(aio[8]["gw_cpu_us"], 1), "aio8_raw_cpu_us": round(aio[8]["raw_cpu_us"], 1),
         # the simulator in this process (the old figures): server work inside both timings
         "in_process_candles_10k_ratio": round(candles_gw / candles_raw, 3),
@@ -308,6 +310,10 @@ def main() -> None:
               f"{result[f'aio{tasks}_throughput_ratio']:>8.2f}  (one round: {aio[tasks]['round_min']:.2f}-{aio[tasks]['round_max']:.2f})")
         print(f"{f'get_quote, {tasks} asyncio tasks (client CPU us/call)':<44}{aio[tasks]['gw_cpu_us']:>12.1f}{aio[tasks]['raw_cpu_us']:>12.1f}"
               f"{result[f'aio{tasks}_client_cpu_ratio']:>8.2f}")
+    if split:
+        print(f"extra, 8 asyncio tasks with the server on a core of its own (CPU 1, the bench on CPU 0): calls/s {split['gw']:.0f} vs "
+              f"{split['raw']:.0f} ({result['aio8_split_cores_throughput_ratio']:.2f}x, one round {split['round_min']:.2f}-{split['round_max']:.2f}), "
+              f"client CPU {split['gw_cpu_us']:.1f} vs {split['raw_cpu_us']:.1f} us/call ({result['aio8_split_cores_client_cpu_ratio']:.2f}x)")
     print()
     print("one-minute candles by size, each in a client process of its own: wall ms / CPU ms of the calling thread / peak memory growth MB")
     print("(the process's CPU, in the JSON as *_cpu_ms, adds grpc's own threads, which now and then poll through a wait and double it)")
