@@ -68,11 +68,14 @@ def _timeframe(value: int) -> Timeframe:
 
 class _EncodedCandles:
     """Candles encoded once per object: a backend that hands out the same immutable ``Candle``
-    objects again (the paper market's daily history) has them encoded on the first call only, a
+    objects again (the paper market's history) has them encoded on the first call only, a
     10,000-candle answer then costs copies instead of encodings. Keyed by identity, each entry
-    holding its candle (so an id cannot be reused while cached); cleared when it reaches
-    ``max_entries`` (a backend that builds new candles per call, as KisRestGateway does, only churns
-    it). One memo per layout: rows as ``Candle`` messages, columns as the integers of each bar."""
+    holding its candle (so an id cannot be reused while cached). At most ``max_entries`` per
+    layout: a full memo takes no more, and is emptied when an answer starts with a candle it does
+    not hold (another symbol or range: a backend that builds new candles per call, as
+    KisRestGateway does, only churns it). So an answer longer than the memo keeps its first
+    ``max_entries`` candles encoded, instead of emptying it every call. One memo per layout: rows
+    as ``Candle`` messages, columns as the integers of each bar."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self._rows: dict[int, tuple[Candle, market_data_pb2.Candle]] = {}
@@ -80,6 +83,8 @@ class _EncodedCandles:
         self._max = max_entries
 
     def _encode(self, memo: dict[int, tuple[Candle, T]], encode: Callable[[Candle], T], candles: Sequence[Candle]) -> list[T]:
+        if len(memo) >= self._max and candles and memo.get(id(candles[0]), (None,))[0] is not candles[0]:
+            memo.clear()
         out = []
         for candle in candles:
             hit = memo.get(id(candle))
@@ -88,9 +93,8 @@ class _EncodedCandles:
                 continue
             encoded = encode(candle)
             out.append(encoded)
-            if len(memo) >= self._max:
-                memo.clear()
-            memo[id(candle)] = (candle, encoded)
+            if len(memo) < self._max:
+                memo[id(candle)] = (candle, encoded)
         return out
 
     def rows(self, candles: Sequence[Candle]) -> list[market_data_pb2.Candle]:
