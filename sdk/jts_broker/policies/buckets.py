@@ -97,8 +97,9 @@ class MemoryStore(TokenStore):
     def counts(self, intervals_ms: list[int]) -> list[int]:
         # One item per token, stamped with the bucket's clock, nearly oldest first (a stamp is read
         # just before the bucket's lock is taken; pyrate-limiter's own admission bisects them too,
-        # and a count near a window's edge may be off by a token or two: display only). Expired items linger until its leaker runs (every 10 s),
-        # so each window finds its own start by bisection rather than counting them all.
+        # and a count near a window's edge may be off by a token or two: display only). Expired
+        # items linger until its leaker runs (every 10 s), so each window finds its own start by
+        # bisection rather than counting them all.
         now = self.bucket.now()  # type: ignore[no-untyped-call]
         items = list(self.bucket.items)  # a snapshot: list() of a list copies without releasing the GIL
         return [len(items) - bisect.bisect_right(items, now - interval, key=_STAMP) for interval in intervals_ms]
